@@ -1,0 +1,67 @@
+/**
+ * The job actor: one per in-flight job of a supervisor, running the job machine (compiled).
+ *
+ * It is born `leased` (the store just leased it) and moves only when the store has recorded the
+ * move: `START` when the start is committed, `SUCCEED`/`SKIP`/`FAIL`/`PAUSE` when the ack is, so
+ * at quiescent points its state is the store's. Alongside, it tracks what the thread side did:
+ * which thread runs it, whether its thread work ended, whether its lease was lost (its result is
+ * then dropped) and whether it timed out.
+ */
+import type { TimerHandle } from '../src/clock.js';
+import { jobLifecycle } from '../src/job-lifecycle.js';
+import type { LeasedJob } from '../src/store/store.js';
+import type { JobContext, JobEvent, JobState } from '../machines/job.machine.js';
+import { CompiledActor, type ActorTransition } from './compiled-actor.js';
+import type { WorkerActor } from './worker.actor.js';
+
+/** See the module comment. */
+export class JobActor extends CompiledActor<JobState, JobContext, JobEvent> {
+  readonly job: LeasedJob;
+  /** The slot running it; `null` while it waits in the prefetch buffer, and after its thread work. */
+  slot: WorkerActor | null = null;
+  /** The thread running it, once it started there. */
+  threadId: number | null = null;
+  /** When its handler started (the supervisor's clock). */
+  startedAt: number | null = null;
+  /** Its thread work ended (a result arrived, or its thread died). */
+  threadDone = false;
+  /** Its lease is gone: nothing it does is written any more. */
+  lost = false;
+  /** It ran past its `timeoutMs`. */
+  timedOut = false;
+  /** Its lease is being given back (stop, pause with interruption). */
+  releasing = false;
+  /** An ack for it is queued or in flight. */
+  settling = false;
+  /** `job.started` was emitted; progress reported before that waits here, in order. */
+  startAnnounced = false;
+  earlyProgress: unknown[] = [];
+  /** Armed when it starts and has a `timeoutMs` (`undefined` otherwise). */
+  timeoutTimer: TimerHandle;
+  /** Armed when it timed out, until its thread is terminated. */
+  graceTimer: TimerHandle;
+
+  constructor(job: LeasedJob, onTransition?: (t: ActorTransition<JobState, JobContext, JobEvent>) => void) {
+    super(
+      jobLifecycle,
+      `job-${job.id}`,
+      'leased',
+      { attempts: job.attempt, maxAttempts: job.maxAttempts, escalateAfter: job.escalateAfter, pendingDeps: 0, onDepFailure: job.onDepFailure },
+      onTransition,
+    );
+    this.job = job;
+  }
+
+  get jobId(): number {
+    return this.job.id;
+  }
+
+  get token(): number {
+    return this.job.token;
+  }
+
+  /** The lease reference for fenced store calls. */
+  get ref(): { id: number; token: number } {
+    return { id: this.job.id, token: this.job.token };
+  }
+}

@@ -1,0 +1,329 @@
+/**
+ * `npm run bench:compare`: leasehold beside its peers, the same scenarios in one run, one row per
+ * system (leasehold NORMAL and FULL, BullMQ, plainjob, graphile-worker, pg-boss; adapters in
+ * `systems/`, the common interface in `common.ts`).
+ *
+ * What is measured, per system, in this order, on fresh storage (file, schema or key prefix):
+ * 1. enqueue/s single: sequential awaited enqueues of one job (up to SINGLES, or SINGLES_MAX_MS);
+ *    enqueue/s batch: BATCH_CALLS calls of the system's bulk API with 1,000 jobs each. No worker
+ *    consumes meanwhile (they are prepared, not started). Then the queue is topped up to N jobs.
+ * 2. processed/s: the N queued no-op jobs ÷ the time from starting the workers (concurrency 8)
+ *    to the system having recorded all of them done. Connections, threads and schemas are set up
+ *    before the clock starts.
+ * 3. latency enqueue→start, p50/p99, idle system, workers running: jobs enqueued one at a time at
+ *    LATENCY_RATE/s, open loop (scheduled by the wall clock, not waiting for the previous one);
+ *    each payload carries its enqueue time, the handler takes its start time (in leasehold's
+ *    worker threads the handler returns it; `performance.timeOrigin + performance.now()` is one
+ *    clock across threads). A warm-up of WARMUP jobs is discarded.
+ * ratio to leasehold = processed/s ÷ leasehold NORMAL processed/s in the same run.
+ *
+ * Every step is time-boxed: a stuck system fails its row with a message and the run goes on.
+ * A system whose service is missing is skipped with the reason. Ctrl-C tears down the current
+ * system (schema dropped, keys deleted, files removed) before exiting.
+ *
+ *   npm run bench:compare                 # N = 20,000 (run it on a quiet machine)
+ *   npm run bench:compare -- --quick      # smoke run, N = 1,000
+ *   npm run bench:compare -- --only leasehold,pg-boss --out /tmp/results
+ */
+import { availableParallelism, loadavg } from 'node:os';
+import { percentiles, preciseNow, scratch } from '../harness.js';
+import { publish, type BenchRow } from '../report.js';
+import { messageOf, timeboxed, type Context, type OnStart, type Payload, type System } from './common.js';
+import { BullmqSystem } from './systems/bullmq.js';
+import { GraphileWorkerSystem } from './systems/graphile-worker.js';
+import { LeaseholdSystem } from './systems/leasehold.js';
+import { PgBossSystem } from './systems/pg-boss.js';
+import { PlainjobSystem } from './systems/plainjob.js';
+
+const argv = process.argv.slice(2);
+const option = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const quick = argv.includes('--quick');
+const outDir = option('--out');
+const only = option('--only')
+  ?.split(',')
+  .map((s) => s.trim().toLowerCase())
+  .filter((s) => s.length > 0);
+
+const CONCURRENCY = 8;
+const N = quick ? 1_000 : 20_000;
+const SINGLES = quick ? 100 : 2_000;
+const SINGLES_MAX_MS = quick ? 5_000 : 10_000;
+const BATCH = 1_000;
+const BATCH_CALLS = quick ? 1 : 5;
+const LATENCY_RATE = 200;
+const LATENCY_JOBS = quick ? 100 : 2_000;
+const WARMUP = quick ? 10 : 50;
+
+interface Result {
+  system: string;
+  durability: string;
+  config: string;
+  status: 'ok' | 'skipped' | 'failed';
+  reason: string | null;
+  singles: number;
+  enqueueSingle: number | null;
+  enqueueBatch: number | null;
+  jobs: number;
+  processed: number | null;
+  latencySamples: number;
+  p50: number | null;
+  p99: number | null;
+  ratio: number | null;
+  /** Errors a library raised outside any awaited call (unhandled rejections, stray exceptions). */
+  stray: string[];
+}
+
+const dir = scratch('leasehold-compare-');
+const ctx: Context = {
+  concurrency: CONCURRENCY,
+  file: dir.file,
+  runId: `${process.pid}_${Date.now().toString(36)}`,
+};
+
+const systems: System[] = [
+  new LeaseholdSystem(ctx, 'NORMAL'),
+  new LeaseholdSystem(ctx, 'FULL'),
+  new BullmqSystem(ctx),
+  new PlainjobSystem(ctx),
+  new GraphileWorkerSystem(ctx),
+  new PgBossSystem(ctx),
+].filter((s) => only === undefined || only.some((o) => s.name.toLowerCase().includes(o)));
+
+// -----------------------------------------------------------------------------------------------
+// Never crash, always clean up.
+
+let current: { system: System; result: Result } | undefined;
+let interrupted = false;
+
+function onStray(kind: string): (error: unknown) => void {
+  return (error) => {
+    const text = `${kind}: ${messageOf(error)}`;
+    if (current !== undefined) current.result.stray.push(text);
+    else console.error(`(outside any system) ${text}`);
+  };
+}
+process.on('unhandledRejection', onStray('unhandled rejection'));
+process.on('uncaughtException', onStray('uncaught exception'));
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  console.error(`\n${signal}: cleaning up${current === undefined ? '' : ` ${current.system.name}`} (again to quit at once)`);
+  const system = current?.system;
+  void (async () => {
+    if (system !== undefined) await timeboxed('teardown', 10_000, () => system.teardown()).catch((e: unknown) => console.error(messageOf(e)));
+    dir.remove();
+    process.exit(130);
+  })();
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+// -----------------------------------------------------------------------------------------------
+// Scenarios
+
+const seconds = (since: number): number => (performance.now() - since) / 1000;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const payloads = (from: number, count: number): Payload[] => Array.from({ length: count }, (_, k) => ({ i: from + k }));
+
+/** Enqueues `count` latency jobs at LATENCY_RATE/s, each at its own time, not waiting for the previous. */
+async function openLoop(system: System, from: number, count: number, signal: AbortSignal): Promise<void> {
+  const interval = 1000 / LATENCY_RATE;
+  const t0 = preciseNow() + interval;
+  const pending: Array<Promise<void>> = [];
+  for (let k = 0; k < count && !signal.aborted; k++) {
+    const wait = t0 + k * interval - preciseNow();
+    if (wait > 0) await sleep(wait);
+    const p = system.enqueueOne({ i: from + k, t: preciseNow() });
+    p.catch(() => undefined); // reported by Promise.all below, not as unhandled
+    pending.push(p);
+  }
+  await Promise.all(pending);
+}
+
+async function measure(system: System): Promise<Result> {
+  const r: Result = {
+    system: system.name,
+    durability: system.durability,
+    config: system.config,
+    status: 'ok',
+    reason: null,
+    singles: 0,
+    enqueueSingle: null,
+    enqueueBatch: null,
+    jobs: 0,
+    processed: null,
+    latencySamples: 0,
+    p50: null,
+    p99: null,
+    ratio: null,
+    stray: [],
+  };
+  const skip = await timeboxed('service check', 15_000, () => system.check()).catch(messageOf);
+  r.durability = system.durability;
+  r.config = system.config;
+  if (skip !== null) {
+    r.status = 'skipped';
+    r.reason = skip;
+    console.log(`- ${system.name}: skipped: ${skip}`);
+    return r;
+  }
+  current = { system, result: r };
+  const samples: number[] = [];
+  let sampling = false;
+  const onStart: OnStart = (enqueuedAt, startedAt) => {
+    if (sampling) samples.push(startedAt - enqueuedAt);
+  };
+  let stage = 'setup';
+  let enqueued = 0;
+  try {
+    await timeboxed(stage, 60_000, () => system.setup());
+    stage = 'prepare workers';
+    await timeboxed(stage, 60_000, () => system.prepareWorkers(onStart));
+
+    stage = 'enqueue single';
+    await timeboxed(stage, SINGLES_MAX_MS + 30_000, async (signal) => {
+      const start = performance.now();
+      while (enqueued < SINGLES && performance.now() - start < SINGLES_MAX_MS && !signal.aborted) {
+        await system.enqueueOne({ i: enqueued });
+        enqueued++;
+      }
+      r.singles = enqueued;
+      r.enqueueSingle = enqueued / seconds(start);
+    });
+
+    stage = 'enqueue batch';
+    await timeboxed(stage, 60_000 * BATCH_CALLS, async () => {
+      const start = performance.now();
+      for (let k = 0; k < BATCH_CALLS; k++) {
+        await system.enqueueBatch(payloads(enqueued, BATCH));
+        enqueued += BATCH;
+      }
+      r.enqueueBatch = (BATCH * BATCH_CALLS) / seconds(start);
+    });
+
+    stage = 'top up';
+    await timeboxed(stage, 300_000, async () => {
+      while (enqueued < N) {
+        const n = Math.min(BATCH, N - enqueued);
+        await system.enqueueBatch(payloads(enqueued, n));
+        enqueued += n;
+      }
+    });
+
+    stage = 'processed/s';
+    await timeboxed(stage, 30_000 + enqueued * 10, async (signal) => {
+      const start = performance.now();
+      await system.startWorkers();
+      await system.drainedWhen(enqueued, signal);
+      r.jobs = enqueued;
+      r.processed = enqueued / seconds(start);
+    });
+
+    stage = 'latency';
+    for (const [count, measured] of [
+      [WARMUP, false],
+      [LATENCY_JOBS, true],
+    ] as const) {
+      sampling = measured;
+      await timeboxed(`${stage}${measured ? '' : ' warm-up'}`, (count / LATENCY_RATE) * 1000 + 30_000, async (signal) => {
+        await openLoop(system, enqueued, count, signal);
+        enqueued += count;
+        await system.drainedWhen(enqueued, signal);
+      });
+    }
+    sampling = false;
+    const [p50, p99] = percentiles(samples, [50, 99]);
+    r.latencySamples = samples.length;
+    r.p50 = p50 ?? null;
+    r.p99 = p99 ?? null;
+    if (samples.length !== LATENCY_JOBS) throw new Error(`${samples.length} latency samples for ${LATENCY_JOBS} jobs`);
+  } catch (error) {
+    r.status = 'failed';
+    r.reason = `${stage}: ${messageOf(error)}`;
+  } finally {
+    sampling = false;
+    await timeboxed('teardown', 30_000, () => system.teardown()).catch((error: unknown) => {
+      r.reason = `${r.reason === null ? '' : `${r.reason}; `}teardown: ${messageOf(error)}`;
+    });
+    current = undefined;
+  }
+  console.log(`- ${system.name}: ${r.status}${r.reason === null ? '' : `: ${r.reason}`}`);
+  return r;
+}
+
+// -----------------------------------------------------------------------------------------------
+// Output
+
+const rate = (n: number | null): string => (n === null ? '—' : Math.round(n).toLocaleString('en-US'));
+const ms = (n: number | null): string => (n === null ? '—' : n.toFixed(n < 10 ? 2 : 1));
+
+function table(results: readonly Result[]): string {
+  const head = '| system | durability | enqueue/s single | enqueue/s batch | processed/s | latency p50 ms | latency p99 ms | ratio to leasehold |\n|---|---|---:|---:|---:|---:|---:|---:|';
+  const body = results.map((r) =>
+    r.status === 'skipped'
+      ? `| ${r.system} | ${r.durability} | skipped | — | — | — | — | — |`
+      : `| ${r.system}${r.status === 'failed' ? ' (failed)' : ''} | ${r.durability} | ${rate(r.enqueueSingle)} | ${rate(r.enqueueBatch)} | ${rate(r.processed)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.ratio === null ? '—' : r.ratio.toFixed(2)} |`,
+  );
+  return [head, ...body].join('\n');
+}
+
+console.log(`# bench:compare${quick ? ' (smoke run: --quick, numbers not meaningful)' : ''}`);
+console.log(
+  `${N.toLocaleString('en-US')} no-op jobs, concurrency ${CONCURRENCY}; enqueue single: up to ${SINGLES.toLocaleString('en-US')} (≤ ${SINGLES_MAX_MS / 1000} s), batch: ${BATCH_CALLS} × ${BATCH.toLocaleString('en-US')}; latency: ${LATENCY_JOBS} jobs at ${LATENCY_RATE}/s open loop after ${WARMUP} warm-up; ${availableParallelism()} CPUs, load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}\n`,
+);
+
+const results: Result[] = [];
+for (const system of systems) {
+  if (interrupted) break;
+  results.push(await measure(system));
+  await sleep(500); // let the previous system's background work settle
+}
+const baseline = results.find((r) => r.system === 'leasehold NORMAL')?.processed ?? null;
+for (const r of results) r.ratio = baseline === null || r.processed === null ? null : r.processed / baseline;
+
+console.log(`\n## leasehold and its peers${quick ? ' (smoke numbers)' : ''}\n`);
+console.log(table(results));
+console.log('\nHow each system ran:');
+for (const r of results) {
+  console.log(`- ${r.system}: ${r.status === 'skipped' ? `skipped: ${r.reason ?? ''}` : r.config}`);
+  if (r.status === 'failed') console.log(`  failed: ${r.reason ?? ''}`);
+  if (r.stray.length > 0) console.log(`  errors raised outside awaited calls: ${r.stray.slice(0, 3).join('; ')}${r.stray.length > 3 ? ` (+${r.stray.length - 3})` : ''}`);
+}
+
+const rows: BenchRow[] = results.flatMap((r) =>
+  r.processed === null
+    ? []
+    : [
+        {
+          scenario: `processed/s, ${r.jobs.toLocaleString('en-US')} no-op jobs, concurrency ${CONCURRENCY}`,
+          variant: r.system,
+          unit: 'jobs/s',
+          value: r.processed,
+          ...(baseline === null || r.ratio === null ? {} : { baselineName: 'leasehold NORMAL', baseline, ratio: r.ratio }),
+          note: r.durability,
+        },
+      ],
+);
+dir.remove();
+publish(
+  quick ? 'compare-smoke' : 'compare',
+  rows,
+  {
+    parameters: { jobs: N, concurrency: CONCURRENCY, singles: SINGLES, singlesMaxMs: SINGLES_MAX_MS, batch: BATCH, batchCalls: BATCH_CALLS, latencyRate: LATENCY_RATE, latencyJobs: LATENCY_JOBS, warmup: WARMUP },
+    loadavg: loadavg(),
+    systems: results,
+  },
+  outDir,
+);
+
+// Everything is closed, so the process exits by itself; if a library left a handle open, say so and exit anyway.
+setTimeout(() => {
+  console.error('\nsome handle kept the process alive 5 s after the run; exiting');
+  process.exit(0);
+}, 5_000).unref();

@@ -1,0 +1,96 @@
+/**
+ * The load harness: the scenarios `bench/*.bench.ts` are built from. Each returns plain numbers;
+ * the callers pair them with a baseline measured in the same run.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Piscina } from 'piscina';
+import { createSupervisor, type Supervisor } from '../actors/supervisor.actor.js';
+import type { SupervisorOptions } from '../src/config.js';
+
+/** The compiled bench handlers. */
+export const benchHandlers = new URL('./handlers.js', import.meta.url);
+
+/** Now, in epoch milliseconds with sub-millisecond precision (same clock as `stamp` in threads). */
+export const preciseNow = (): number => performance.timeOrigin + performance.now();
+
+/** A scratch directory removed at exit. */
+export function scratch(prefix = 'leasehold-bench-'): { file: (name: string) => string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  let n = 0;
+  return { file: (name) => join(dir, `${n++}-${name}`), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Raw Piscina: `count` no-op tasks with `inFlight` outstanding at a time, on `threads` threads (default pool options). */
+export async function rawPiscina(count: number, inFlight: number, threads: number): Promise<number> {
+  const dir = scratch();
+  const file = dir.file('noop-task.mjs');
+  writeFileSync(file, 'export default function () { return null; }\n');
+  const pool = new Piscina({ filename: file, minThreads: threads, maxThreads: threads });
+  await Promise.all(Array.from({ length: 200 }, () => pool.run(null)));
+  const start = performance.now();
+  let issued = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(inFlight, count) }, async () => {
+      while (issued < count) {
+        issued++;
+        await pool.run(null);
+      }
+    }),
+  );
+  const rate = count / ((performance.now() - start) / 1000);
+  await pool.destroy();
+  dir.remove();
+  return rate;
+}
+
+/** A supervisor on a fresh SQLite file with the bench handlers. */
+export function benchSupervisor(dir: ReturnType<typeof scratch>, options: Partial<SupervisorOptions> & { synchronous?: 'NORMAL' | 'FULL' } = {}): Supervisor {
+  const { synchronous, ...rest } = options;
+  return createSupervisor({
+    store: { sqlite: dir.file('jobs.db'), synchronous: synchronous ?? 'NORMAL' },
+    handlers: benchHandlers,
+    logger: false,
+    keepAlive: false,
+    ...rest,
+  });
+}
+
+/** Enqueues `count` no-op jobs (in batches), then times the supervisor draining them. Jobs/s. */
+export async function drainRate(supervisor: Supervisor, count: number): Promise<number> {
+  await supervisor.start();
+  for (let i = 0; i < count; i += 10_000) {
+    await supervisor.enqueueMany(Array.from({ length: Math.min(10_000, count - i) }, () => ({ name: 'noop' })));
+  }
+  const start = performance.now();
+  await supervisor.drain();
+  return count / ((performance.now() - start) / 1000);
+}
+
+/** Percentiles of a sample, in its unit. */
+export function percentiles(samples: readonly number[], ps: readonly number[]): number[] {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return ps.map((p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN);
+}
+
+/**
+ * Enqueue→start latency on an idle supervisor: one job at a time, each enqueued after the
+ * previous one finished. The handler returns its start time. Milliseconds.
+ */
+export async function idleLatency(supervisor: Supervisor, samples: number): Promise<number[]> {
+  await supervisor.start();
+  const out: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const enqueuedAt = preciseNow();
+    const done = new Promise<number>((resolve) => {
+      const off = supervisor.on('job.done', (e) => {
+        off();
+        resolve(e.result as number);
+      });
+    });
+    await supervisor.enqueue({ name: 'stamp' });
+    out.push((await done) - enqueuedAt);
+  }
+  return out;
+}

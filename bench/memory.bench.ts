@@ -1,0 +1,68 @@
+/**
+ * Memory: the queue lives in SQLite, not in the supervisor's heap. RSS and heap of a running
+ * supervisor with 10k queued jobs and with 1M queued jobs (the backlog grows 100×; RSS should
+ * not), and with 10k jobs in flight.
+ *
+ *   npm run bench:memory [-- --quick]
+ */
+import { writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { benchSupervisor, scratch } from './harness.js';
+import { publish, type BenchRow } from './report.js';
+
+const quick = process.argv.includes('--quick');
+const outArg = process.argv.indexOf('--out');
+const outDir = outArg > 0 ? process.argv[outArg + 1] : undefined;
+const small = quick ? 1_000 : 10_000;
+const large = quick ? 20_000 : 1_000_000;
+const inFlight = quick ? 500 : 10_000;
+const dir = scratch();
+const rows: BenchRow[] = [];
+const mb = (n: number): number => n / 1_048_576;
+
+async function settle(): Promise<{ rss: number; heap: number }> {
+  for (let i = 0; i < 3; i++) {
+    (globalThis as { gc?: () => void }).gc?.();
+    await sleep(200);
+  }
+  const m = process.memoryUsage();
+  return { rss: mb(m.rss), heap: mb(m.heapUsed) };
+}
+
+try {
+  // A paused supervisor holding a backlog: its loops run (heartbeat, recovery, polls), nothing is leased.
+  const supervisor = benchSupervisor(dir, { threads: 2, concurrency: 8, pollMs: 50 });
+  await supervisor.start();
+  await supervisor.pause();
+  for (let i = 0; i < small; i += 10_000) await supervisor.enqueueMany(Array.from({ length: Math.min(10_000, small - i) }, () => ({ name: 'noop' })));
+  const atSmall = await settle();
+  for (let i = small; i < large; i += 10_000) await supervisor.enqueueMany(Array.from({ length: Math.min(10_000, large - i) }, () => ({ name: 'noop' })));
+  const atLarge = await settle();
+  await supervisor.stop({ graceMs: 0 });
+  rows.push({ scenario: `RSS, ${small.toLocaleString('en-US')} queued`, variant: 'supervisor running, paused', unit: 'MB', value: atSmall.rss, note: `heap ${atSmall.heap.toFixed(1)} MB` });
+  rows.push({
+    scenario: `RSS, ${large.toLocaleString('en-US')} queued`,
+    variant: 'supervisor running, paused',
+    unit: 'MB',
+    value: atLarge.rss,
+    baselineName: `RSS at ${small.toLocaleString('en-US')}`,
+    baseline: atSmall.rss,
+    ratio: atLarge.rss / atSmall.rss,
+    note: `heap ${atLarge.heap.toFixed(1)} MB; +${(atLarge.rss - atSmall.rss).toFixed(1)} MB (target ≤ +50 MB)`,
+  });
+
+  // In flight: jobs that hold their slot until a file appears.
+  const gate = dir.file('gate');
+  const busy = benchSupervisor(dir, { threads: 2, concurrency: inFlight, prefetch: 0, lease: { ttlMs: 120_000 } });
+  await busy.start();
+  await busy.enqueueMany(Array.from({ length: inFlight }, () => ({ name: 'hold', payload: { path: gate } })));
+  while (busy.status().inFlight.length < inFlight) await sleep(100);
+  const atFlight = await settle();
+  writeFileSync(gate, '');
+  await busy.drain();
+  await busy.stop();
+  rows.push({ scenario: `RSS, ${inFlight.toLocaleString('en-US')} jobs in flight`, variant: '2 threads', unit: 'MB', value: atFlight.rss, note: `heap ${atFlight.heap.toFixed(1)} MB` });
+} finally {
+  dir.remove();
+}
+publish(quick ? 'memory-smoke' : 'memory', rows, { small, large, inFlight }, outDir);

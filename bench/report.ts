@@ -1,0 +1,64 @@
+/**
+ * Shared output of the benchmarks: a Markdown table on stdout and a JSON file under
+ * `bench/results/`. Every figure that has a baseline measured in the same run carries it, and the
+ * ratio, because these machines are shared and noisy: absolute numbers move, ratios much less.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** One measured row. */
+export interface BenchRow {
+  readonly scenario: string;
+  readonly variant: string;
+  /** What the rate counts (`jobs/s`, `enqueues/s`). */
+  readonly unit: string;
+  readonly value: number;
+  readonly baselineName?: string;
+  readonly baseline?: number;
+  /** value / baseline. */
+  readonly ratio?: number;
+  readonly note?: string;
+}
+
+/** The machine a run happened on. */
+export function machineInfo(): Record<string, unknown> {
+  return {
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpus: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+  };
+}
+
+const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? 1 : 2));
+
+/** Renders rows as a Markdown table (a notes column when any row has a note). */
+export function markdownTable(rows: readonly BenchRow[]): string {
+  const notes = rows.some((r) => r.note !== undefined);
+  const head = `| scenario | variant | leasehold | baseline | ratio |${notes ? ' notes |' : ''}\n|---|---|---:|---:|---:|${notes ? '---|' : ''}`;
+  const body = rows.map(
+    (r) =>
+      `| ${r.scenario} | ${r.variant} | ${fmt(r.value)} ${r.unit} | ${r.baseline === undefined ? '—' : `${fmt(r.baseline)} (${r.baselineName ?? 'baseline'})`} | ${r.ratio === undefined ? '—' : `${(r.ratio * 100).toFixed(0)}%`} |${notes ? ` ${r.note ?? ''} |` : ''}`,
+  );
+  return [head, ...body].join('\n');
+}
+
+/** Prints the table (unless `print: false`) and writes `bench/results/<date>-<suite>.json`; returns the file path. */
+export function publish(suite: string, rows: readonly BenchRow[], extra: Record<string, unknown> = {}, outDir?: string, options: { print?: boolean } = {}): string {
+  if (options.print !== false) {
+    console.log(`\n## ${suite}\n`);
+    console.log(markdownTable(rows));
+  }
+  const here = dirname(fileURLToPath(import.meta.url));
+  // Compiled to dist/bench; results live in the source tree's bench/results.
+  const dir = outDir ?? join(here, '..', '..', 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const date = new Date().toISOString().slice(0, 10);
+  const file = join(dir, `${date}-${suite}.json`);
+  writeFileSync(file, `${JSON.stringify({ suite, date: new Date().toISOString(), machine: machineInfo(), rows, ...extra }, null, 2)}\n`);
+  console.log(`\nresults: ${file}`);
+  return file;
+}

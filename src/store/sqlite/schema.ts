@@ -1,0 +1,150 @@
+/**
+ * The SQLite schema, as numbered migrations.
+ *
+ * `PRAGMA user_version` holds the number of migrations applied. Opening a database runs the
+ * missing ones, each in its own transaction, and refuses a database whose version is higher
+ * than {@link SCHEMA_VERSION} (written by a newer leasehold): an older binary must not touch a
+ * schema it does not know.
+ *
+ * Shaped for the hot path (measured in `bench/store.bench.ts`): every state change rewrites the
+ * job's row, the entries of partial indexes whose WHERE mentions `state`, and appends one
+ * history row, so
+ * - the `jobs` row is narrow: payloads live in `job_payloads` (written once; a large payload is
+ *   never rewritten by a state change) and retry policies are interned in `policies`;
+ * - history is a `WITHOUT ROWID` table clustered by `(job_id, seq)`: one B-tree per entry, and
+ *   a job's history is contiguous on disk; `jobs.events` counts the entries;
+ * - the only indexes a state change touches are the partial `jobs_due` (while queued),
+ *   `jobs_leases` (while leased or running) and `jobs_blocked`. Operator reads that filter by a
+ *   finished state (`list`, `stats`) scan the table instead of costing every job an index write.
+ *
+ * The job machine guards the `state` column inside the database too: `job_transitions` holds
+ * every `(from, event, to)` triple the machine allows (rewritten from the compiled machine when a
+ * store opens, if it differs), and triggers refuse any insert or state update that is not such a
+ * triple or that does not count its history entry, and write that entry in the same statement.
+ */
+
+/** One migration: its number and its SQL. */
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly sql: string;
+}
+
+/** The migrations, in order. Never edit a released migration: add a new one. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'jobs, payloads, policies, queues, dependencies, history, transition guard',
+    sql: `
+CREATE TABLE queues (
+  name TEXT PRIMARY KEY
+) WITHOUT ROWID;
+
+-- Open connections, by process: a row left by a process that no longer runs means it did not
+-- close the store (a crash), and the next open runs PRAGMA quick_check.
+CREATE TABLE connections (
+  id        INTEGER PRIMARY KEY,
+  host      TEXT    NOT NULL,
+  pid       INTEGER NOT NULL,
+  opened_at INTEGER NOT NULL
+);
+
+CREATE TABLE policies (
+  id   INTEGER PRIMARY KEY,
+  spec TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE jobs (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  queue            TEXT    NOT NULL,
+  name             TEXT    NOT NULL,
+  key              TEXT,
+  state            TEXT    NOT NULL CHECK (state IN ('queued','blocked','leased','running','done','skipped','error','escalated','cancelled')),
+  priority         INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 3),
+  run_at           INTEGER NOT NULL,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  started_at       INTEGER,
+  finished_at      INTEGER,
+  attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  max_attempts     INTEGER NOT NULL CHECK (max_attempts >= 1),
+  policy           INTEGER NOT NULL,
+  timeout_ms       INTEGER,
+  pending_deps     INTEGER NOT NULL DEFAULT 0 CHECK (pending_deps >= 0),
+  on_dep_failure   TEXT    NOT NULL DEFAULT 'cancel' CHECK (on_dep_failure IN ('cancel','skip')),
+  escalate_after   INTEGER,
+  escalate_to      TEXT,
+  escalated_from   INTEGER,
+  escalated_to     INTEGER,
+  lease_owner      TEXT,
+  lease_token      INTEGER NOT NULL DEFAULT 0,
+  lease_expires_at INTEGER,
+  last_event       TEXT    NOT NULL,
+  last_error       TEXT,
+  result           TEXT,
+  skip_reason      TEXT,
+  progress         TEXT,
+  events           INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX jobs_key ON jobs (key) WHERE key IS NOT NULL;
+CREATE INDEX jobs_due ON jobs (queue, priority, run_at, id, name) WHERE state = 'queued';
+CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state IN ('leased','running');
+CREATE INDEX jobs_blocked ON jobs (queue) WHERE state = 'blocked';
+CREATE INDEX jobs_escalated_from ON jobs (escalated_from) WHERE escalated_from IS NOT NULL;
+
+CREATE TABLE job_payloads (
+  job_id  INTEGER PRIMARY KEY,
+  payload TEXT NOT NULL
+);
+
+CREATE TABLE job_deps (
+  job_id     INTEGER NOT NULL,
+  depends_on INTEGER NOT NULL,
+  PRIMARY KEY (depends_on, job_id)
+) WITHOUT ROWID;
+CREATE INDEX job_deps_job ON job_deps (job_id);
+
+CREATE TABLE job_events (
+  job_id      INTEGER NOT NULL,
+  seq         INTEGER NOT NULL,
+  at          INTEGER NOT NULL,
+  event       TEXT    NOT NULL,
+  from_state  TEXT    NOT NULL,
+  to_state    TEXT    NOT NULL,
+  attempt     INTEGER NOT NULL,
+  lease_token INTEGER NOT NULL,
+  owner       TEXT,
+  error       TEXT,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE job_transitions (
+  from_state TEXT NOT NULL,
+  event      TEXT NOT NULL,
+  to_state   TEXT NOT NULL,
+  PRIMARY KEY (from_state, event, to_state)
+) WITHOUT ROWID;
+
+CREATE TRIGGER jobs_insert_guard BEFORE INSERT ON jobs
+WHEN NEW.events <> 0
+  OR NOT EXISTS (SELECT 1 FROM job_transitions WHERE from_state = 'queued' AND event = NEW.last_event AND to_state = NEW.state)
+BEGIN SELECT RAISE(ABORT, 'ERR_INVALID_TRANSITION'); END;
+
+CREATE TRIGGER jobs_state_guard BEFORE UPDATE OF state ON jobs
+WHEN NEW.events <> OLD.events + 1
+  OR NOT EXISTS (SELECT 1 FROM job_transitions WHERE from_state = OLD.state AND event = NEW.last_event AND to_state = NEW.state)
+BEGIN SELECT RAISE(ABORT, 'ERR_INVALID_TRANSITION'); END;
+
+CREATE TRIGGER jobs_state_history AFTER UPDATE OF state ON jobs
+BEGIN
+  INSERT INTO job_events (job_id, seq, at, event, from_state, to_state, attempt, lease_token, owner, error)
+  VALUES (NEW.id, NEW.events, NEW.updated_at, NEW.last_event, OLD.state, NEW.state, NEW.attempts, NEW.lease_token,
+          COALESCE(NEW.lease_owner, OLD.lease_owner),
+          CASE WHEN NEW.last_event IN ('FAIL', 'LEASE_EXPIRED', 'DEP_FAILED') THEN NEW.last_error END);
+END;
+`,
+  },
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;

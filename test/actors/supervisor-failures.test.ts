@@ -1,0 +1,117 @@
+/**
+ * Failures of the thread: each ends as documented, the supervisor lives on, other jobs are not
+ * affected. Real threads, real SQLite files.
+ */
+import { describe, expect, it } from 'vitest';
+import { testSupervisor } from '../helpers/supervisor.js';
+
+describe('thread failures', () => {
+  it('a handler that throws is retried by its policy', async () => {
+    await using t = testSupervisor({ retry: { kind: 'immediate', maxAttempts: 3 } });
+    const retrying: number[] = [];
+    t.supervisor.on('job.retrying', (e) => retrying.push(e.attempt));
+    const { id } = await t.supervisor.enqueue({ name: 'failTimes', payload: { times: 2 } });
+    await t.supervisor.drain();
+    const job = await t.inspect().get(id);
+    expect(job).toMatchObject({ state: 'done', attempts: 3, result: 'ok on attempt 3' });
+    expect(retrying).toEqual([1, 2]);
+    expect(job?.history.filter((h) => h.event === 'FAIL').map((h) => h.error?.code)).toEqual(['ERR_HANDLER_FAILED', 'ERR_HANDLER_FAILED']);
+  });
+
+  it('NonRetryableError ends the job in error at once; skip ends it skipped', async () => {
+    await using t = testSupervisor();
+    const failed: string[] = [];
+    t.supervisor.on('job.failed', (e) => failed.push(`${e.error.name}:${String(e.error.retryable)}`));
+    const refuse = await t.supervisor.enqueue({ name: 'refuse' });
+    const skip = await t.supervisor.enqueue({ name: 'skipIt' });
+    await t.supervisor.drain();
+    const store = t.inspect();
+    expect(await store.get(refuse.id)).toMatchObject({ state: 'error', attempts: 1, lastError: { name: 'NonRetryableError', retryable: false } });
+    expect(await store.get(skip.id)).toMatchObject({ state: 'skipped', skipReason: 'nothing to do' });
+    expect(failed).toEqual(['NonRetryableError:false']);
+  });
+
+  for (const [label, payload] of [
+    ['process.exit(0)', { code: 0 }],
+    ['process.exit(1)', { code: 1 }],
+  ] as const) {
+    it(`${label} in a handler fails that job with ERR_WORKER_LOST, retries it, and replaces the thread`, async () => {
+      await using t = testSupervisor({ retry: { kind: 'immediate', maxAttempts: 2 }, concurrency: 2, threads: 2 });
+      const crashed: string[] = [];
+      t.supervisor.on('worker.crashed', (e) => crashed.push(String(e.error.code)));
+      const bad = await t.supervisor.enqueue({ name: 'exitThread', payload: { ...payload, afterMs: 20 } });
+      const good = await t.supervisor.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ name: 'echo', payload: i })));
+      await t.supervisor.drain();
+      const store = t.inspect();
+      const job = await store.get(bad.id);
+      expect(job?.state).toBe('error');
+      expect(job?.attempts).toBe(2);
+      expect(job?.history.filter((h) => h.event === 'FAIL').map((h) => h.error?.code)).toEqual(['ERR_WORKER_LOST', 'ERR_WORKER_LOST']);
+      expect(crashed.length).toBeGreaterThanOrEqual(2);
+      expect(crashed.every((c) => c === 'ERR_WORKER_LOST')).toBe(true);
+      // Every other job ends done (jobs that shared the dead thread were retried).
+      for (const g of good) expect((await store.get(g.id))?.state).toBe('done');
+      // The supervisor lives on, with a full set of idle slots.
+      expect(t.supervisor.status()).toMatchObject({ state: 'running' });
+      expect(t.supervisor.status().workers.every((w) => w.state === 'idle')).toBe(true);
+      const after = await t.supervisor.enqueue({ name: 'echo', payload: 'still alive' });
+      await t.supervisor.drain();
+      expect((await store.get(after.id))?.state).toBe('done');
+    });
+  }
+
+  it('an uncaught error in the thread fails the job with ERR_WORKER_LOST', async () => {
+    await using t = testSupervisor({ retry: 'NO_RETRY', concurrency: 2, threads: 2 });
+    const { id } = await t.supervisor.enqueue({ name: 'uncaught' });
+    await t.supervisor.drain();
+    const job = await t.inspect().get(id);
+    expect(job).toMatchObject({ state: 'error', lastError: { code: 'ERR_WORKER_LOST' } });
+    expect(job?.lastError?.message).toContain('uncaught in the thread');
+  });
+
+  it('exceeding resourceLimits fails the job with ERR_OUT_OF_MEMORY and replaces the thread', async () => {
+    await using t = testSupervisor({ retry: 'NO_RETRY', concurrency: 2, threads: 2, maxOldGenerationSizeMb: 32 });
+    const { id } = await t.supervisor.enqueue({ name: 'exhaustMemory' });
+    const other = await t.supervisor.enqueue({ name: 'echo', payload: 'fine' });
+    await t.supervisor.drain();
+    const store = t.inspect();
+    expect(await store.get(id)).toMatchObject({ state: 'error', lastError: { code: 'ERR_OUT_OF_MEMORY' } });
+    expect((await store.get(other.id))?.state).toBe('done');
+    const again = await t.supervisor.enqueue({ name: 'echo', payload: 'after oom' });
+    await t.supervisor.drain();
+    expect((await store.get(again.id))?.state).toBe('done');
+  });
+
+  it('timeoutMs, counted from start: an abort-honouring handler stops at once', async () => {
+    await using t = testSupervisor({ retry: 'NO_RETRY', timeoutGraceMs: 5_000 });
+    const { id } = await t.supervisor.enqueue({ name: 'sleepFor', payload: { ms: 60_000 }, timeoutMs: 100 });
+    const started = Date.now();
+    await t.supervisor.drain();
+    expect(Date.now() - started).toBeLessThan(4_000);
+    expect(await t.inspect().get(id)).toMatchObject({ state: 'error', lastError: { code: 'ERR_JOB_TIMEOUT' } });
+  });
+
+  it('timeoutMs: a handler that ignores its signal has its thread terminated after the grace period; its thread-mates go back uncounted', async () => {
+    await using t = testSupervisor({ retry: 'NO_RETRY', threads: 1, concurrency: 2, timeoutGraceMs: 200 });
+    const spin = await t.supervisor.enqueue({ name: 'spin', timeoutMs: 100 });
+    const mate = await t.supervisor.enqueue({ name: 'sleepFor', payload: { ms: 1_000 } });
+    await t.supervisor.drain();
+    const store = t.inspect();
+    expect(await store.get(spin.id)).toMatchObject({ state: 'error', lastError: { code: 'ERR_JOB_TIMEOUT' } });
+    const m = await store.get(mate.id);
+    expect(m?.state).toBe('done');
+    // Its attempt on the terminated thread was given back (PAUSE), not counted.
+    expect(m?.history.map((h) => h.event)).toContain('PAUSE');
+    expect(m?.attempts).toBe(1);
+  });
+
+  it('a result that is not JSON data is a failure, never a hang', async () => {
+    await using t = testSupervisor();
+    const jobs = await t.supervisor.enqueueMany(['function', 'bigint', 'cycle'].map((kind) => ({ name: 'badResult', payload: { kind } })));
+    await t.supervisor.drain();
+    const store = t.inspect();
+    for (const j of jobs) {
+      expect(await store.get(j.id)).toMatchObject({ state: 'error', attempts: 1, lastError: { code: 'ERR_INVALID_PAYLOAD', retryable: false } });
+    }
+  });
+});

@@ -1,0 +1,35 @@
+/**
+ * The benchmarks run (smoke size) and write well-formed results. No timing assertions here:
+ * performance is measured in `npm run bench`, not asserted in tests.
+ */
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from './helpers/temp.js';
+
+const run = promisify(execFile);
+
+describe('benchmarks (smoke)', () => {
+  for (const bench of ['store', 'e2e', 'latency', 'scaling', 'memory']) {
+    it(`${bench}.bench runs and writes well-formed results`, async () => {
+      using out = tempDir();
+      const script = fileURLToPath(new URL(`../dist/bench/${bench}.bench.js`, import.meta.url));
+      const { stdout } = await run(process.execPath, [script, '--quick', '--out', out.path], { timeout: 120_000 });
+      expect(stdout).toContain('| scenario |');
+      const files = readdirSync(out.path).filter((f) => f.endsWith(`${bench}-smoke.json`));
+      expect(files).toHaveLength(1);
+      const result = JSON.parse(readFileSync(`${out.path}/${files[0] as string}`, 'utf8')) as {
+        machine: { node: string; cpus: number };
+        rows: Array<{ scenario: string; unit: string; value: number; baseline?: number; ratio?: number }>;
+      };
+      expect(result.machine.node).toBe(process.version);
+      expect(result.rows.length).toBeGreaterThan(0);
+      for (const row of result.rows) {
+        expect(Number.isFinite(row.value) && row.value > 0, `${row.scenario}: ${row.value}`).toBe(true);
+        if (row.baseline !== undefined) expect(row.ratio).toBeCloseTo(row.value / row.baseline, 6);
+      }
+    }, 180_000);
+  }
+});

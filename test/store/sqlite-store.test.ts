@@ -1,0 +1,141 @@
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.js';
+import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
+import { SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
+import { jobLifecycle } from '../../src/job-lifecycle.js';
+import { JOB_EVENT_TYPES, JOB_STATES } from '../../machines/job.machine.js';
+import { tempDir } from '../helpers/temp.js';
+import { jobIn, runStoreContract } from './contract.js';
+
+runStoreContract('SqliteStore', async ({ clock, random, retry, escalate }) => {
+  const dir = tempDir();
+  const path = dir.file('jobs.db');
+  const store = createSqliteStore({ path, clock, ...(random ? { random } : {}), ...(retry ? { retry: retry } : {}), ...(escalate ? { escalate: escalate as never } : {}) });
+  return {
+    store,
+    clock,
+    reopen: async () => createSqliteStore({ path, clock }),
+    cleanup: async () => {
+      await store.close();
+      dir[Symbol.dispose]();
+    },
+  };
+});
+
+describe('SqliteStore specifics', () => {
+  it('uses WAL, the chosen synchronous mode and a busy timeout', async () => {
+    using dir = tempDir();
+    for (const [mode, code] of [['FULL', 2], ['NORMAL', 1]] as const) {
+      await using store = createSqliteStore({ path: dir.file(`${mode}.db`), synchronous: mode, busyTimeoutMs: 1234 });
+      expect(store.database.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(store.database.pragma('synchronous', { simple: true })).toBe(code);
+      expect(store.database.pragma('busy_timeout', { simple: true })).toBe(1234);
+      expect(store.database.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    }
+    await using dflt = createSqliteStore({ path: dir.file('default.db') });
+    expect(dflt.synchronous).toBe('FULL');
+  });
+
+  it('refuses a database with a newer schema version, without touching it', () => {
+    using dir = tempDir();
+    const path = dir.file('future.db');
+    const raw = new Database(path);
+    raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    raw.close();
+    expect(() => createSqliteStore({ path })).toThrow(expect.objectContaining({ code: 'ERR_SCHEMA_TOO_NEW' }));
+    const again = new Database(path);
+    expect(again.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION + 1);
+    expect(again.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'jobs'").pluck().get()).toBe(0);
+    again.close();
+  });
+
+  it('refuses a file that is not a database, with a typed error, and does not overwrite it', async () => {
+    using dir = tempDir();
+    const path = dir.file('garbage.db');
+    const { writeFileSync, readFileSync } = await import('node:fs');
+    writeFileSync(path, 'this is not a database at all'.repeat(200));
+    expect(() => createSqliteStore({ path })).toThrow(expect.objectContaining({ code: 'ERR_STORE_CORRUPT' }));
+    expect(readFileSync(path, 'utf8').startsWith('this is not a database')).toBe(true);
+  });
+
+  it('reopens an existing database without re-running migrations', async () => {
+    using dir = tempDir();
+    const path = dir.file('jobs.db');
+    const first = createSqliteStore({ path });
+    const { id } = await first.enqueue({ name: 'work', payload: 7 });
+    await first.close();
+    await using second = createSqliteStore({ path });
+    expect((await second.get(id))?.payload).toBe(7);
+    expect(existsSync(path)).toBe(true);
+  });
+
+  it('the database itself refuses every (from, event, to) the machine does not allow', async () => {
+    using dir = tempDir();
+    const clock = new ManualClock();
+    await using store: SqliteStore = createSqliteStore({ path: dir.file('jobs.db'), clock });
+    const allowed = new Set(jobLifecycle.triples().map(([f, e, t]) => `${f} ${e} ${t}`));
+    const db = store.database;
+    const ids = new Map<string, number>();
+    for (const s of JOB_STATES) ids.set(s, (await jobIn(store, s)).id);
+    let accepted = 0;
+    let refused = 0;
+    for (const from of JOB_STATES) {
+      for (const event of JOB_EVENT_TYPES) {
+        for (const to of JOB_STATES) {
+          if (from === to) continue; // not a state change: stores never SET state to itself
+          const id = ids.get(from) as number;
+          const attempt = () => db.transaction(() => {
+            db.prepare('UPDATE jobs SET state = ?, last_event = ?, events = events + 1 WHERE id = ?').run(to, event, id);
+            throw new Error('rollback');
+          })();
+          let ok: boolean;
+          try {
+            attempt();
+            ok = true;
+          } catch (error) {
+            ok = (error as Error).message === 'rollback';
+            if (!ok) expect((error as { code?: string }).code).toBe('SQLITE_CONSTRAINT_TRIGGER');
+          }
+          expect(ok, `${from} ${event} ${to}`).toBe(allowed.has(`${from} ${event} ${to}`));
+          if (ok) accepted++;
+          else refused++;
+        }
+      }
+    }
+    expect(accepted).toBe([...allowed].filter((t) => t.split(' ')[0] !== t.split(' ')[2]).length);
+    expect(refused).toBeGreaterThan(800);
+  });
+
+  it('the database refuses a state change that does not count its history entry', async () => {
+    using dir = tempDir();
+    await using store = createSqliteStore({ path: dir.file('jobs.db') });
+    const { id } = await store.enqueue({ name: 'work' });
+    expect(() => store.database.prepare("UPDATE jobs SET state = 'cancelled', last_event = 'CANCEL' WHERE id = ?").run(id)).toThrow(/ERR_INVALID_TRANSITION/);
+    expect(() => store.database.prepare("INSERT INTO jobs (queue, name, state, priority, run_at, created_at, updated_at, max_attempts, policy, last_event) VALUES ('q', 'n', 'leased', 2, 0, 0, 0, 1, 1, 'ENQUEUE')").run()).toThrow(
+      /ERR_INVALID_TRANSITION/,
+    );
+    expect((await store.get(id))?.state).toBe('queued');
+  });
+
+  it('the CHECK constraint on state lists exactly JOB_STATES', () => {
+    using dir = tempDir();
+    const store = createSqliteStore({ path: dir.file('jobs.db') });
+    const sql = store.database.prepare("SELECT sql FROM sqlite_master WHERE name = 'jobs'").pluck().get() as string;
+    const check = /state\s+TEXT\s+NOT NULL CHECK \(state IN \(([^)]*)\)\)/.exec(sql)?.[1] ?? '';
+    expect(check.split(',').map((s) => s.trim().replace(/'/g, ''))).toEqual([...JOB_STATES]);
+    void store.close();
+  });
+
+  it('maps a full database to ERR_STORE_FULL and writes nothing', async () => {
+    using dir = tempDir();
+    await using store = createSqliteStore({ path: dir.file('full.db') });
+    const pages = store.database.pragma('page_count', { simple: true }) as number;
+    store.database.pragma(`max_page_count = ${pages + 2}`);
+    const big = 'x'.repeat(200_000);
+    await expect(store.enqueueMany([{ name: 'work', payload: big }, { name: 'work', payload: big }])).rejects.toMatchObject({ code: 'ERR_STORE_FULL' });
+    store.database.pragma('max_page_count = 1073741823');
+    expect((await store.stats()).total).toBe(0);
+  });
+});
