@@ -61,6 +61,8 @@ export interface SupervisorEvents {
   };
   'job.retrying': { readonly id: JobId; readonly name: string; readonly attempt: number; readonly error: SerializedError; readonly runAt: number };
   'job.lease_lost': { readonly id: JobId; readonly name: string; readonly token: number; readonly during: 'heartbeat' | 'ack' };
+  /** A job was cancelled through this supervisor; `aborted`: it was running here and its handler's signal fired. */
+  'job.cancelled': { readonly id: JobId; readonly aborted: boolean };
   'worker.crashed': { readonly slot: number; readonly jobId: JobId | null; readonly threadId: number | null; readonly error: SerializedError };
   'supervisor.state': { readonly state: SupervisorState; readonly previous: SupervisorState | null };
 }
@@ -335,6 +337,26 @@ export class Supervisor implements AsyncDisposable {
     const result = await this.#store.enqueueMany(jobs);
     this.#wake();
     return result;
+  }
+
+  /**
+   * Cancels a job that has not finished (`CANCEL`; its dependents fail with it). A job this
+   * supervisor is running has its handler's signal aborted at once (reason `cancelled`) and its
+   * result dropped; one running in another process is aborted there at that supervisor's next
+   * heartbeat, which finds its lease gone. Returns the new state (`cancelled`). Throws
+   * `ERR_JOB_NOT_FOUND` for an unknown id and `ERR_INVALID_TRANSITION` for a finished job.
+   */
+  async cancel(id: JobId): Promise<JobState> {
+    const state = await this.#store.cancel(id);
+    let aborted = false;
+    for (const job of [...this.#jobs.values()]) {
+      if (job.jobId !== id || job.lost) continue;
+      aborted ||= !job.threadDone && !this.#buffer.includes(job);
+      this.#leaseLost(job, 'cancel');
+    }
+    this.#emit('job.cancelled', { id, aborted });
+    this.#wake();
+    return state;
   }
 
   /**
@@ -810,7 +832,8 @@ export class Supervisor implements AsyncDisposable {
     }, this.#opts.timeoutGraceMs);
   }
 
-  #leaseLost(job: JobActor, during: 'heartbeat' | 'ack'): void {
+  /** The job's lease is gone (lost, or the job was cancelled here): abort its handler and drop its result. */
+  #leaseLost(job: JobActor, during: 'heartbeat' | 'ack' | 'cancel'): void {
     if (job.lost) return;
     job.lost = true;
     job.settling = false;
@@ -820,9 +843,13 @@ export class Supervisor implements AsyncDisposable {
       this.#buffer.splice(buffered, 1);
       job.threadDone = true;
     }
-    if (!job.threadDone) this.#pool?.abort({ id: job.jobId, token: job.token, reason: 'lease_lost' });
-    this.#log.warn({ jobId: job.jobId, token: job.token, during }, 'lease lost: the handler is aborted and its result dropped');
-    this.#emit('job.lease_lost', { id: job.jobId, name: job.job.name, token: job.token, during });
+    if (!job.threadDone) this.#pool?.abort({ id: job.jobId, token: job.token, reason: during === 'cancel' ? 'cancelled' : 'lease_lost' });
+    if (during === 'cancel') {
+      this.#log.info({ jobId: job.jobId, token: job.token }, 'cancelled: the handler is aborted and its result dropped');
+    } else {
+      this.#log.warn({ jobId: job.jobId, token: job.token, during }, 'lease lost: the handler is aborted and its result dropped');
+      this.#emit('job.lease_lost', { id: job.jobId, name: job.job.name, token: job.token, during });
+    }
     this.#forgetIfSettled(job);
   }
 

@@ -1,20 +1,44 @@
 /**
  * `npm run bench`: every suite, each in its own process (so one suite's heap and threads do not
- * bend the next one's figures), one after another. Pass `--quick` for a smoke run.
+ * bend the next one's figures), one after another. Each suite prints its own table; at the end
+ * they are merged into one file, `bench/results/<date>.json` (`<date>-smoke.json` with
+ * `--quick`, a smoke run).
  */
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { machineInfo, markdownTable, type BenchRow } from './report.js';
 
 const suites = ['store', 'e2e', 'latency', 'scaling', 'memory'];
 const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const scratchDir = mkdtempSync(join(tmpdir(), 'leasehold-bench-all-'));
 let failed = 0;
-for (const suite of suites) {
-  const script = fileURLToPath(new URL(`./${suite}.bench.js`, import.meta.url));
-  const extra = suite === 'memory' ? ['--expose-gc'] : [];
-  const r = spawnSync(process.execPath, [...extra, script, ...args], { stdio: 'inherit' });
-  if (r.status !== 0) {
-    failed++;
-    console.error(`bench ${suite} failed (exit ${r.status ?? r.signal})`);
+const merged: Record<string, unknown> = {};
+try {
+  for (const suite of suites) {
+    const script = fileURLToPath(new URL(`./${suite}.bench.js`, import.meta.url));
+    const extra = suite === 'memory' ? ['--expose-gc'] : [];
+    const out = join(scratchDir, suite);
+    const r = spawnSync(process.execPath, [...extra, script, ...args, '--out', out], { stdio: 'inherit' });
+    if (r.status !== 0) {
+      failed++;
+      console.error(`bench ${suite} failed (exit ${r.status ?? r.signal})`);
+      continue;
+    }
+    for (const f of readdirSync(out)) merged[suite] = JSON.parse(readFileSync(join(out, f), 'utf8')) as unknown;
   }
+} finally {
+  rmSync(scratchDir, { recursive: true, force: true });
 }
+
+const date = new Date().toISOString().slice(0, 10);
+const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+mkdirSync(dir, { recursive: true });
+const file = join(dir, `${date}${quick ? '-smoke' : ''}.json`);
+writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), machine: machineInfo(), suites: merged }, null, 2)}\n`);
+const rows = Object.values(merged).flatMap((s) => (s as { rows: BenchRow[] }).rows);
+console.log(`\n## all suites\n\n${markdownTable(rows)}\n\nresults: ${file}`);
 process.exit(failed > 0 ? 1 : 0);

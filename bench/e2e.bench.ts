@@ -6,7 +6,7 @@
  *   flight, default pool options, same threads.
  * - latency: enqueue→start on an idle supervisor, one job at a time (p50, p99).
  *
- *   npm run bench:e2e            # N = 20,000
+ *   npm run bench:e2e            # N = 50,000
  *   npm run bench:e2e -- --quick # smoke
  */
 import { availableParallelism } from 'node:os';
@@ -16,7 +16,7 @@ import { publish, type BenchRow } from './report.js';
 const quick = process.argv.includes('--quick');
 const outArg = process.argv.indexOf('--out');
 const outDir = outArg > 0 ? process.argv[outArg + 1] : undefined;
-const N = quick ? 1_000 : 20_000;
+const N = quick ? 1_000 : 50_000;
 const threads = Math.min(2, availableParallelism());
 const dir = scratch();
 const rows: BenchRow[] = [];

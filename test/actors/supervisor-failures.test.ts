@@ -105,6 +105,34 @@ describe('thread failures', () => {
     expect(m?.attempts).toBe(1);
   });
 
+  it('cancel() of a running job aborts its handler at once; the jobs on the other thread are untouched', async () => {
+    await using t = testSupervisor({ threads: 2, concurrency: 2 });
+    const events: string[] = [];
+    t.supervisor.on('job.cancelled', (e) => events.push(`cancelled ${e.id} aborted=${e.aborted}`));
+    t.supervisor.on('worker.crashed', () => events.push('crashed'));
+    t.supervisor.on('job.lease_lost', () => events.push('lease_lost'));
+    await t.supervisor.start();
+    // A minute-long sleep that honours its signal: only the abort can end it within the test's timeout.
+    const victim = await t.supervisor.enqueue({ name: 'sleepFor', payload: { ms: 60_000 } });
+    const started = new Promise<void>((resolve) => t.supervisor.on('job.started', (e) => e.id === victim.id && resolve()));
+    const other = await t.supervisor.enqueue({ name: 'sleepFor', payload: { ms: 300 } });
+    await started;
+    expect(await t.supervisor.cancel(victim.id)).toBe('cancelled');
+    await t.supervisor.drain();
+    const after = await t.supervisor.enqueue({ name: 'echo', payload: { still: 'alive' } });
+    await t.supervisor.drain();
+
+    const store = t.inspect();
+    const v = await store.get(victim.id);
+    expect(v).toMatchObject({ state: 'cancelled', attempts: 1, result: undefined });
+    expect(v?.history.filter((h) => h.to === 'cancelled').map((h) => [h.from, h.event])).toEqual([['running', 'CANCEL']]);
+    expect(await store.get(other.id)).toMatchObject({ state: 'done', attempts: 1, result: { slept: 300 } });
+    expect(await store.get(after.id)).toMatchObject({ state: 'done', result: { still: 'alive' } });
+    expect(events).toEqual([`cancelled ${victim.id} aborted=true`]);
+    expect(t.supervisor.status().inFlight).toEqual([]);
+    await expect(t.supervisor.cancel(victim.id)).rejects.toMatchObject({ code: 'ERR_INVALID_TRANSITION' });
+  });
+
   it('a result that is not JSON data is a failure, never a hang', async () => {
     await using t = testSupervisor();
     const jobs = await t.supervisor.enqueueMany(['function', 'bigint', 'cycle'].map((kind) => ({ name: 'badResult', payload: { kind } })));

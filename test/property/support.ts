@@ -6,11 +6,15 @@ import fc from 'fast-check';
 import { expect } from 'vitest';
 import { LeaseholdError, describeValue } from '../../src/errors.js';
 
-/** Runs per property: modest by default, `LEASEHOLD_PROPERTY_RUNS` raises them. */
+/**
+ * Runs per property: modest by default (`npm test`), ten times as many under `npm run
+ * test:chaos` (`LEASEHOLD_CHAOS=1`), and exactly `envVar` (`LEASEHOLD_PROPERTY_RUNS`) when set.
+ */
 export function runs(defaultRuns: number, envVar = 'LEASEHOLD_PROPERTY_RUNS'): number {
   const raw = process.env[envVar];
   const n = raw === undefined ? Number.NaN : Number.parseInt(raw, 10);
-  return Number.isSafeInteger(n) && n > 0 ? n : defaultRuns;
+  if (Number.isSafeInteger(n) && n > 0) return n;
+  return process.env.LEASEHOLD_CHAOS === '1' ? defaultRuns * 10 : defaultRuns;
 }
 
 /** The error codes a hostile input may be rejected with. */
