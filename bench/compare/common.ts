@@ -125,19 +125,22 @@ export const REDIS = { host: '127.0.0.1', port: 6379 } as const;
 export const POSTGRES = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' } as const;
 export const POSTGRES_URL = `postgres://${POSTGRES.user}@${POSTGRES.host}:${POSTGRES.port}/${POSTGRES.database}`;
 
-/** Redis reachable? Returns its AOF settings (`CONFIG GET`), or why it is not usable. */
-export function probeRedis(): Promise<{ ok: true; appendonly: string; appendfsync: string } | { ok: false; reason: string }> {
+/** What {@link probeRedis} found: its persistence settings (`CONFIG GET`), or why it is not usable. */
+export type RedisProbe = { ok: true; appendonly: string; appendfsync: string; save: string } | { ok: false; reason: string };
+
+/** Redis reachable? Returns its AOF and RDB settings (`CONFIG GET`), or why it is not usable. */
+export function probeRedis(): Promise<RedisProbe> {
   return new Promise((resolve) => {
     let text = '';
     const socket = connect(REDIS.port, REDIS.host);
-    const finish = (result: { ok: true; appendonly: string; appendfsync: string } | { ok: false; reason: string }): void => {
+    const finish = (result: RedisProbe): void => {
       clearTimeout(timer);
       socket.destroy();
       resolve(result);
     };
     const timer = setTimeout(() => finish({ ok: false, reason: `Redis at ${REDIS.host}:${REDIS.port} did not answer within 2 s` }), 2_000);
     const command = (...args: string[]): string => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
-    socket.on('connect', () => socket.write(command('PING') + command('CONFIG', 'GET', 'appendonly') + command('CONFIG', 'GET', 'appendfsync')));
+    socket.on('connect', () => socket.write(command('PING') + command('CONFIG', 'GET', 'appendonly') + command('CONFIG', 'GET', 'appendfsync') + command('CONFIG', 'GET', 'save')));
     socket.on('error', (error) => finish({ ok: false, reason: `Redis not reachable at ${REDIS.host}:${REDIS.port} (${error.message})` }));
     socket.on('data', (chunk: Buffer) => {
       text += chunk.toString('utf8');
@@ -148,9 +151,10 @@ export function probeRedis(): Promise<{ ok: true; appendonly: string; appendfsyn
       const value = (key: string): string | undefined => new RegExp(`\\$\\d+\\r\\n${key}\\r\\n\\$\\d+\\r\\n([^\\r]*)\\r\\n`).exec(text)?.[1];
       const appendonly = value('appendonly');
       const appendfsync = value('appendfsync');
-      if (appendonly !== undefined && appendfsync !== undefined) finish({ ok: true, appendonly, appendfsync });
-      // CONFIG may be disabled (renamed): an error reply for both, after PONG.
-      else if ((text.match(/\r\n-/g) ?? []).length >= 2) finish({ ok: true, appendonly: 'unknown', appendfsync: 'unknown' });
+      const save = value('save');
+      if (appendonly !== undefined && appendfsync !== undefined && save !== undefined) finish({ ok: true, appendonly, appendfsync, save });
+      // CONFIG may be disabled (renamed): an error reply for each, after PONG.
+      else if ((text.match(/\r\n-/g) ?? []).length >= 3) finish({ ok: true, appendonly: 'unknown', appendfsync: 'unknown', save: 'unknown' });
     });
   });
 }

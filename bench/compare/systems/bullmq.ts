@@ -77,7 +77,9 @@ export class BullmqSystem implements System {
     if (!probe.ok) return probe.reason;
     this.durability =
       probe.appendonly === 'no'
-        ? 'Redis appendonly=no (this machine): in memory; a Redis crash loses jobs since the last RDB snapshot'
+        ? probe.save === ''
+          ? 'Redis appendonly=no, save "" (this machine): in memory only; a Redis restart loses every job'
+          : `Redis appendonly=no, RDB save "${probe.save}": a Redis crash loses the jobs since the last snapshot`
         : probe.appendonly === 'yes'
           ? `Redis AOF, appendfsync=${probe.appendfsync}: ${probe.appendfsync === 'always' ? 'survives power loss' : 'up to ~1 s of writes may be lost on power loss'}`
           : 'Redis, persistence settings unknown (CONFIG disabled)';
