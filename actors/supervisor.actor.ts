@@ -780,7 +780,10 @@ export class Supervisor implements AsyncDisposable {
     // Every task of the dead thread is handled in this same turn; forget the thread in the next.
     if (threadId !== null && culprit !== undefined) setImmediate(() => this.#terminated.delete(threadId));
     const failure = classifyThreadFailure(cause);
+    const failed: JobId[] = [];
     for (const job of group) {
+      // Jobs whose results already arrived (a task still pending when the pool is destroyed at
+      // stop, after its jobs reported) are not affected.
       if (job.threadDone || this.#jobs.get(leaseKey(job.jobId, job.token)) !== job) continue;
       this.#threadDone(job);
       const slot = job.slot;
@@ -801,9 +804,10 @@ export class Supervisor implements AsyncDisposable {
         const error = job.timedOut ? timeoutError(job) : failure;
         this.#lastError.set(leaseKey(job.jobId, job.token), error);
         this.#queueAck('fail', { ...job.ref, error });
+        failed.push(job.jobId);
       }
     }
-    this.#log.warn({ threadId, jobs: group.map((j) => j.jobId), error: failure.message }, 'a worker thread died; its jobs are failed and retried by policy');
+    if (failed.length > 0) this.#log.warn({ threadId, jobs: failed, error: failure.message }, 'a worker thread died; its jobs are failed and retried by policy');
   }
 
   #threadDone(job: JobActor): void {

@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createSupervisor } from '../../actors/supervisor.actor.js';
 import { ManualClock } from '../../src/clock.js';
@@ -258,6 +259,21 @@ describe('supervisor lifecycle', () => {
     expect(status.inFlight).toEqual([]);
     expect(status.workers.every((w) => w.state === 'idle' && w.jobId === null)).toBe(true);
     expect((await store.stats()).byState.done).toBe(5);
+  });
+});
+
+describe('supervisor shutdown logging', () => {
+  it('stop() after drain() logs no thread death: tasks whose jobs all reported are not failures', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+    for (let round = 0; round < 3; round++) {
+      await using t = testSupervisor({ logger, threads: 2, concurrency: 16 });
+      await t.supervisor.enqueueMany(Array.from({ length: 500 }, (_, i) => ({ name: 'echo', payload: i })));
+      await t.supervisor.drain();
+      await t.supervisor.stop();
+      expect(await t.inspect().stats()).toMatchObject({ byState: { done: 500 } });
+    }
+    expect(lines.filter((l) => l.includes('worker thread died'))).toEqual([]);
   });
 });
 
