@@ -61,7 +61,7 @@ export interface SupervisorEvents {
   };
   'job.retrying': { readonly id: JobId; readonly name: string; readonly attempt: number; readonly error: SerializedError; readonly runAt: number };
   'job.lease_lost': { readonly id: JobId; readonly name: string; readonly token: number; readonly during: 'heartbeat' | 'ack' };
-  /** A job was cancelled through this supervisor; `aborted`: it was running here and its handler's signal fired. */
+  /** A job was cancelled through this supervisor; `aborted`: it had been handed to a thread here (its handler's signal fired, or, still queued for the thread, it never starts). */
   'job.cancelled': { readonly id: JobId; readonly aborted: boolean };
   'worker.crashed': { readonly slot: number; readonly jobId: JobId | null; readonly threadId: number | null; readonly error: SerializedError };
   'supervisor.state': { readonly state: SupervisorState; readonly previous: SupervisorState | null };
@@ -342,8 +342,9 @@ export class Supervisor implements AsyncDisposable {
   /**
    * Cancels a job that has not finished (`CANCEL`; its dependents fail with it). A job this
    * supervisor is running has its handler's signal aborted at once (reason `cancelled`) and its
-   * result dropped; one running in another process is aborted there at that supervisor's next
-   * heartbeat, which finds its lease gone. Returns the new state (`cancelled`). Throws
+   * result dropped; a handler that ignores its signal has its thread terminated after
+   * `timeoutGraceMs`; a job still waiting for its thread never starts. One running in another
+   * process is aborted there at that supervisor's next heartbeat, which finds its lease gone. Returns the new state (`cancelled`). Throws
    * `ERR_JOB_NOT_FOUND` for an unknown id and `ERR_INVALID_TRANSITION` for a finished job.
    */
   async cancel(id: JobId): Promise<JobState> {
@@ -792,6 +793,7 @@ export class Supervisor implements AsyncDisposable {
       if (job.lost || job.releasing) {
         slot?.send({ type: 'RECOVERED' });
         job.slot = null;
+        this.#feed();
         this.#forgetIfSettled(job);
         continue;
       }
@@ -826,11 +828,22 @@ export class Supervisor implements AsyncDisposable {
     job.timeoutTimer = undefined;
     if (job.threadDone || job.lost) return;
     job.timedOut = true;
-    this.#pool?.abort({ id: job.jobId, token: job.token, reason: 'timeout' });
+    this.#abortThread(job, 'timeout');
+  }
+
+  /**
+   * Aborts a job's handler (its signal fires; a job still queued for its thread never starts)
+   * and, if it has not returned `timeoutGraceMs` later, terminates its thread: a handler that
+   * ignores its signal must not hold a slot forever, whatever the reason it was aborted.
+   */
+  #abortThread(job: JobActor, reason: 'timeout' | 'lease_lost' | 'cancelled' | 'stopping'): void {
+    if (job.threadDone) return;
+    this.#pool?.abort({ id: job.jobId, token: job.token, reason });
+    if (job.graceTimer !== undefined) return;
     job.graceTimer = this.#opts.clock.setTimeout(() => {
       job.graceTimer = undefined;
       if (job.threadDone || job.threadId === null) return;
-      this.#log.warn({ jobId: job.jobId, threadId: job.threadId }, 'a timed-out handler ignored its abort signal; terminating its thread');
+      this.#log.warn({ jobId: job.jobId, threadId: job.threadId, reason }, 'an aborted handler ignored its signal; terminating its thread');
       this.#terminated.set(job.threadId, job.jobId);
       void this.#pool?.terminateThread(job.threadId);
     }, this.#opts.timeoutGraceMs);
@@ -847,7 +860,7 @@ export class Supervisor implements AsyncDisposable {
       this.#buffer.splice(buffered, 1);
       job.threadDone = true;
     }
-    if (!job.threadDone) this.#pool?.abort({ id: job.jobId, token: job.token, reason: during === 'cancel' ? 'cancelled' : 'lease_lost' });
+    this.#abortThread(job, during === 'cancel' ? 'cancelled' : 'lease_lost');
     if (during === 'cancel') {
       this.#log.info({ jobId: job.jobId, token: job.token }, 'cancelled: the handler is aborted and its result dropped');
     } else {
@@ -860,6 +873,12 @@ export class Supervisor implements AsyncDisposable {
   /** Removes a job actor once neither its thread nor the store owes it anything. */
   #forgetIfSettled(job: JobActor): void {
     if (job.threadDone && !job.settling && this.#jobs.get(leaseKey(job.jobId, job.token)) === job) {
+      // A slot that crashed under this job waits for the job's outcome; there will be none now.
+      if (job.slot?.state === 'crashed') {
+        job.slot.send({ type: 'RECOVERED' });
+        job.slot = null;
+        this.#feed();
+      }
       const key = leaseKey(job.jobId, job.token);
       this.#jobs.delete(key);
       this.#results.delete(key);
@@ -1011,7 +1030,7 @@ export class Supervisor implements AsyncDisposable {
       if (job.lost || job.releasing || job.settling) continue;
       job.releasing = true;
       job.settling = true;
-      if (!job.threadDone) this.#pool?.abort({ id: job.jobId, token: job.token, reason: 'stopping' });
+      this.#abortThread(job, 'stopping');
       this.#queueAck('release', job.ref);
     }
     this.#checkIdle();

@@ -94,13 +94,26 @@ function flush(): void {
   parentPort?.postMessage({ leasehold: data.poolId, events });
 }
 
-// Aborts: by (id, token), from the supervisor's broadcast channel.
+// Aborts: by (id, token), from the supervisor's broadcast channel. The supervisor broadcasts to
+// every thread, and an abort can arrive before the job's task does (the task still queued in
+// Piscina): such aborts are kept, bounded, so that the job never starts. Keys hold the lease
+// token, which is never reused, so a kept abort can only ever match the lease it was meant for.
 const controllers = new Map<string, AbortController>();
+const earlyAborts = new Map<string, string>();
+const MAX_EARLY_ABORTS = 10_000;
+const abortError = (id: number, reason: string): DOMException => new DOMException(`job ${id}: ${reason}`, 'AbortError');
 const abortChannel = new BroadcastChannel(abortChannelName(data.poolId));
 abortChannel.onmessage = (message: unknown) => {
   const notice = (message as { data?: AbortNotice }).data;
   if (notice?.t !== 'abort') return;
-  controllers.get(`${notice.id}:${notice.token}`)?.abort(new DOMException(`job ${notice.id}: ${notice.reason}`, 'AbortError'));
+  const key = `${notice.id}:${notice.token}`;
+  const controller = controllers.get(key);
+  if (controller !== undefined) {
+    controller.abort(abortError(notice.id, notice.reason));
+    return;
+  }
+  earlyAborts.set(key, notice.reason);
+  if (earlyAborts.size > MAX_EARLY_ABORTS) earlyAborts.delete(earlyAborts.keys().next().value as string);
 };
 // The channel must not keep an idle thread alive.
 (abortChannel as unknown as { unref?: () => void }).unref?.();
@@ -119,10 +132,15 @@ async function runJob(job: ThreadJob, stream: boolean): Promise<JobResult> {
   const controller = new AbortController();
   controllers.set(key, controller);
   const ref = { id: job.id, token: job.token };
+  const early = earlyAborts.get(key);
+  if (early !== undefined) earlyAborts.delete(key);
   let result: JobResult;
   try {
     const handler = (await loadHandlers()).get(job.name);
-    if (handler === undefined) {
+    if (early !== undefined) {
+      // Aborted before it reached this thread: the handler never runs.
+      result = { ...ref, outcome: 'failed', error: serializeError(abortError(job.id, early), 'ERR_ABORTED') };
+    } else if (handler === undefined) {
       const error: SerializedError = {
         name: 'UnknownHandler',
         code: 'ERR_UNKNOWN_HANDLER',

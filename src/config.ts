@@ -472,7 +472,7 @@ export const supervisorOptionsSchema = z
     pollMs: z.number().int().min(1).max(DAY_MS).optional(),
     /** @defaultValue 5000 */
     recoveryMs: z.number().int().min(10).max(DAY_MS).optional(),
-    /** @defaultValue 1000 */
+    /** How long an aborted handler (timed out, cancelled, lease lost, stopping) gets to honour its signal before its thread is terminated. @defaultValue 1000 */
     timeoutGraceMs: z.number().int().min(0).max(DAY_MS).optional(),
     /** Heap limit of each worker thread; a thread that exceeds it is replaced and its jobs fail with `ERR_OUT_OF_MEMORY`. */
     maxOldGenerationSizeMb: z.number().int().min(8).max(1_048_576).optional(),

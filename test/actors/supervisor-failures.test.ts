@@ -2,6 +2,8 @@
  * Failures of the thread: each ends as documented, the supervisor lives on, other jobs are not
  * affected. Real threads, real SQLite files.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { testSupervisor } from '../helpers/supervisor.js';
 
@@ -131,6 +133,61 @@ describe('thread failures', () => {
     expect(events).toEqual([`cancelled ${victim.id} aborted=true`]);
     expect(t.supervisor.status().inFlight).toEqual([]);
     await expect(t.supervisor.cancel(victim.id)).rejects.toMatchObject({ code: 'ERR_INVALID_TRANSITION' });
+  });
+
+  // Found in review of cancel(): each once left a slot busy or crashed forever, or let a
+  // cancelled handler run.
+  it('cancel() of a job whose thread just died: the crashed slot recovers and later jobs run', async () => {
+    await using t = testSupervisor({ threads: 1, concurrency: 1, retry: 'NO_RETRY' });
+    await t.supervisor.start();
+    const cancelled = new Promise<unknown>((resolve) => {
+      t.supervisor.on('worker.crashed', (e) => {
+        if (e.jobId !== null) resolve(t.supervisor.cancel(e.jobId).catch((error: unknown) => error));
+      });
+    });
+    const a = await t.supervisor.enqueue({ name: 'exitThread', payload: { code: 1, afterMs: 20 } });
+    expect(await cancelled).toBe('cancelled');
+    const b = await t.supervisor.enqueue({ name: 'echo', payload: 'after' });
+    await t.supervisor.drain();
+    const store = t.inspect();
+    expect(await store.get(a.id)).toMatchObject({ state: 'cancelled' });
+    expect(await store.get(b.id)).toMatchObject({ state: 'done', result: 'after' });
+    expect(t.supervisor.status().workers).toEqual([{ slot: 0, state: 'idle', jobId: null }]);
+  });
+
+  it('cancel() of a handler that ignores its signal: its thread is terminated after timeoutGraceMs', async () => {
+    await using t = testSupervisor({ threads: 1, concurrency: 1, timeoutGraceMs: 200 });
+    await t.supervisor.start();
+    const started = new Promise<void>((resolve) => t.supervisor.once('job.started', () => resolve()));
+    const a = await t.supervisor.enqueue({ name: 'spin', timeoutMs: 200 });
+    await started;
+    expect(await t.supervisor.cancel(a.id)).toBe('cancelled');
+    const b = await t.supervisor.enqueue({ name: 'echo', payload: 'after' });
+    await t.supervisor.drain();
+    const store = t.inspect();
+    expect(await store.get(a.id)).toMatchObject({ state: 'cancelled' });
+    expect(await store.get(b.id)).toMatchObject({ state: 'done', result: 'after' });
+    expect(t.supervisor.status().inFlight).toEqual([]);
+  });
+
+  it('cancel() of a job whose task still waits in Piscina: its handler never starts', async () => {
+    await using t = testSupervisor({ threads: 1, concurrency: 2, concurrentTasksPerWorker: 1 });
+    await t.supervisor.start();
+    const log = t.dir.file('handlers.log');
+    writeFileSync(log, '');
+    const startedFirst = new Promise<void>((resolve) => t.supervisor.once('job.started', () => resolve()));
+    const first = await t.supervisor.enqueue({ name: 'logged', payload: { log, ms: 300 } });
+    await startedFirst;
+    const leased = new Promise<void>((resolve) => t.supervisor.on('job.leased', (e) => e.id !== first.id && resolve()));
+    const victim = await t.supervisor.enqueue({ name: 'logged', payload: { log, ms: 300 } });
+    await leased;
+    await sleep(50); // handed to Piscina, queued behind the first task (one task per thread)
+    expect(t.supervisor.status().inFlight.find((j) => j.id === victim.id)?.slot).not.toBeNull();
+    expect(await t.supervisor.cancel(victim.id)).toBe('cancelled');
+    await t.supervisor.drain();
+    await sleep(400); // long enough for the victim's handler to have run, had it started
+    expect(readFileSync(log, 'utf8')).toBe(`start ${first.id} 1\nend ${first.id} 1\n`);
+    expect(await t.inspect().get(victim.id)).toMatchObject({ state: 'cancelled' });
   });
 
   it('a result that is not JSON data is a failure, never a hang', async () => {
