@@ -131,7 +131,8 @@ interface AckQueue {
   skip: Array<LeaseRef & { reason: string }>;
   fail: Array<LeaseRef & { error: SerializedError }>;
   release: LeaseRef[];
-  progress: Map<JobId, LeaseRef & { progress: unknown }>;
+  /** The latest progress of each lease (by `leaseKey`): only the last value is written. */
+  progress: Map<string, LeaseRef & { progress: unknown }>;
 }
 
 const emptyAcks = (): AckQueue => ({ start: [], complete: [], skip: [], fail: [], release: [], progress: new Map() });
@@ -620,6 +621,8 @@ export class Supervisor implements AsyncDisposable {
 
   #requeueAcks(acks: AckQueue, count: number): void {
     const now = this.#acks;
+    // A lease with progress in both batches keeps one entry, the newer.
+    for (const key of acks.progress.keys()) if (now.progress.has(key)) count--;
     this.#acks = {
       start: [...acks.start, ...now.start],
       complete: [...acks.complete, ...now.complete],
@@ -739,8 +742,9 @@ export class Supervisor implements AsyncDisposable {
   #onProgress(id: JobId, token: number, value: unknown): void {
     const job = this.#actorFor(id, token);
     if (job === undefined || job.lost) return;
-    this.#acks.progress.set(id, { ...job.ref, progress: value });
-    this.#ackCount++;
+    const key = leaseKey(id, token);
+    if (!this.#acks.progress.has(key)) this.#ackCount++;
+    this.#acks.progress.set(key, { ...job.ref, progress: value });
     this.#wake();
     if (job.startAnnounced) this.#emit('job.progress', { id, name: job.job.name, value });
     else job.earlyProgress.push(value);
