@@ -23,7 +23,7 @@
  *
  * Runs: `LEASEHOLD_MODEL_RUNS` (default 1,000), up to 20 commands each (10 on average).
  * `LEASEHOLD_MODEL_STATS=1` prints which machine transitions and outcomes the runs reached;
- * `LEASEHOLD_MODEL_FLAGS` lets the inputs of the known bugs through (see the end of the file).
+ * `LEASEHOLD_MODEL_FLAGS` chooses which inputs of the (fixed) bugs M1/M2 are generated (end of file).
  */
 import fc from 'fast-check';
 import { rmSync } from 'node:fs';
@@ -987,11 +987,9 @@ async function runModel(cmds: Iterable<Cmd>, flags: Flags): Promise<void> {
 }
 
 /**
- * The main property leaves out the inputs of the known bugs M1 and M2 below.
- * `LEASEHOLD_MODEL_FLAGS=aliasedDeps,duplicateIdsInBatch` lets them through (to check a fix).
+ * Inputs that once exposed bugs M1 and M2 (below; both fixed): the main property generates them
+ * too. `LEASEHOLD_MODEL_FLAGS` names the ones to generate (`none` for neither).
  */
-// The bugs behind these flags are fixed: the main property generates those inputs too, unless
-// LEASEHOLD_MODEL_FLAGS names the ones to keep (e.g. LEASEHOLD_MODEL_FLAGS=none).
 const FLAG_NAMES = (process.env.LEASEHOLD_MODEL_FLAGS ?? 'aliasedDeps,duplicateIdsInBatch').split(',').map((f) => f.trim());
 const MAIN: Flags = { aliasedDeps: FLAG_NAMES.includes('aliasedDeps'), duplicateIdsInBatch: FLAG_NAMES.includes('duplicateIdsInBatch') };
 
