@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
-import { SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/sqlite/schema.js';
 import { jobLifecycle } from '../../src/job-lifecycle.js';
 import { JOB_EVENT_TYPES, JOB_STATES } from '../../machines/job.machine.js';
 import { tempDir } from '../helpers/temp.js';
@@ -106,6 +106,54 @@ describe('SqliteStore specifics', () => {
     }
     expect(accepted).toBe([...allowed].filter((t) => t.split(' ')[0] !== t.split(' ')[2]).length);
     expect(refused).toBeGreaterThan(800);
+  });
+
+  it('the database itself lets a job be created only by ENQUEUE, into the states the machine allows', async () => {
+    using dir = tempDir();
+    await using store = createSqliteStore({ path: dir.file('jobs.db') });
+    const created = new Set(jobLifecycle.triples().filter(([, e]) => e === 'ENQUEUE').map(([, , to]) => to));
+    expect([...created].sort()).toEqual(['blocked', 'queued']);
+    const insert = store.database.prepare(
+      "INSERT INTO jobs (queue, name, state, priority, run_at, created_at, updated_at, max_attempts, policy, last_event) VALUES ('q', 'n', ?, 2, 0, 0, 0, 1, 1, ?)",
+    );
+    for (const event of JOB_EVENT_TYPES) {
+      for (const state of JOB_STATES) {
+        const attempt = () => store.database.transaction(() => {
+          insert.run(state, event);
+          throw new Error('rollback');
+        })();
+        const allowed = event === 'ENQUEUE' && created.has(state);
+        if (allowed) expect(attempt, `${event} → ${state}`).toThrow('rollback');
+        else expect(attempt, `${event} → ${state}`).toThrow(/ERR_INVALID_TRANSITION/);
+      }
+    }
+  });
+
+  it('upgrades a version-1 database in place: its jobs kept, the new insert guard in force', async () => {
+    using dir = tempDir();
+    const path = dir.file('v1.db');
+    const v1 = new Database(path);
+    v1.pragma('journal_mode = WAL');
+    v1.exec(MIGRATIONS[0]?.sql ?? '');
+    v1.pragma('user_version = 1');
+    // A job as version 1 stored it.
+    v1.exec(`INSERT INTO job_transitions VALUES ('queued', 'ENQUEUE', 'queued');
+             INSERT INTO policies (spec) VALUES ('{"kind":"immediate","baseMs":0,"maxMs":0,"jitter":0,"maxAttempts":1}');
+             INSERT INTO jobs (queue, name, state, priority, run_at, created_at, updated_at, max_attempts, policy, last_event)
+               VALUES ('default', 'work', 'queued', 2, 0, 0, 0, 1, 1, 'ENQUEUE');
+             INSERT INTO job_payloads (job_id, payload) VALUES (1, '{"kept":true}');
+             INSERT INTO queues (name) VALUES ('default');`);
+    v1.close();
+    await using store = createSqliteStore({ path });
+    expect(store.database.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(await store.get(1)).toMatchObject({ state: 'queued', payload: { kept: true } });
+    const [leased] = await store.lease({ owner: 'o', limit: 1, ttlMs: 1_000 });
+    expect(leased?.id).toBe(1);
+    const { id } = await store.enqueue({ name: 'work', payload: 2 });
+    expect(id).toBe(2);
+    expect(() =>
+      store.database.prepare("INSERT INTO jobs (queue, name, state, priority, run_at, created_at, updated_at, max_attempts, policy, last_event) VALUES ('q', 'n', 'leased', 2, 0, 0, 0, 1, 1, 'LEASE')").run(),
+    ).toThrow(/ERR_INVALID_TRANSITION/);
   });
 
   it('the database refuses a state change that does not count its history entry', async () => {

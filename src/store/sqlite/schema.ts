@@ -144,6 +144,20 @@ BEGIN
 END;
 `,
   },
+  {
+    version: 2,
+    description: 'insert guard: only ENQUEUE creates a job',
+    // Version 1's guard let a row be inserted through any transition out of the initial state
+    // (a job born `leased` by LEASE, or `cancelled` by CANCEL): only ENQUEUE creates a job.
+    sql: `
+DROP TRIGGER jobs_insert_guard;
+CREATE TRIGGER jobs_insert_guard BEFORE INSERT ON jobs
+WHEN NEW.events <> 0
+  OR NEW.last_event <> 'ENQUEUE'
+  OR NOT EXISTS (SELECT 1 FROM job_transitions WHERE from_state = 'queued' AND event = 'ENQUEUE' AND to_state = NEW.state)
+BEGIN SELECT RAISE(ABORT, 'ERR_INVALID_TRANSITION'); END;
+`,
+  },
 ];
 
 /** The schema version this code writes. */
