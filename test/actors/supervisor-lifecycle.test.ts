@@ -262,6 +262,24 @@ describe('supervisor lifecycle', () => {
   });
 });
 
+describe('supervisor stop with a handler that ignores its signal', () => {
+  it('terminates its thread timeoutGraceMs after the stop grace; its jobs go back to queued, uncounted', async () => {
+    await using t = testSupervisor({ threads: 1, concurrency: 2, timeoutGraceMs: 300 });
+    await t.supervisor.start();
+    const started = new Promise<void>((resolve) => t.supervisor.once('job.started', () => resolve()));
+    const spin = await t.supervisor.enqueue({ name: 'spin' });
+    const mate = await t.supervisor.enqueue({ name: 'sleepFor', payload: { ms: 60_000 } });
+    await started;
+    await t.supervisor.stop({ graceMs: 200 }); // before the fix: never resolved
+    const store = t.inspect();
+    for (const id of [spin.id, mate.id]) {
+      const job = await store.get(id);
+      expect(job).toMatchObject({ state: 'queued', attempts: 0 });
+      expect(job?.history.map((h) => h.event)).toEqual(['ENQUEUE', 'LEASE', 'START', 'PAUSE']);
+    }
+  });
+});
+
 describe('supervisor shutdown logging', () => {
   it('stop() after drain() logs no thread death: tasks whose jobs all reported are not failures', async () => {
     const lines: string[] = [];
