@@ -345,8 +345,9 @@ export class Supervisor implements AsyncDisposable {
    * supervisor is running has its handler's signal aborted at once (reason `cancelled`) and its
    * result dropped; a handler that ignores its signal has its thread terminated after
    * `timeoutGraceMs`; a job still waiting for its thread never starts. One running in another
-   * process is aborted there at that supervisor's next heartbeat, which finds its lease gone. Returns the new state (`cancelled`). Throws
-   * `ERR_JOB_NOT_FOUND` for an unknown id and `ERR_INVALID_TRANSITION` for a finished job.
+   * process is aborted there at that supervisor's next heartbeat, which finds its lease gone.
+   * Returns the new state (`cancelled`). Throws `ERR_JOB_NOT_FOUND` for an unknown id and
+   * `ERR_INVALID_TRANSITION` for a finished job.
    */
   async cancel(id: JobId): Promise<JobState> {
     const state = await this.#store.cancel(id);
