@@ -354,7 +354,8 @@ export class Supervisor implements AsyncDisposable {
     let aborted = false;
     for (const job of [...this.#jobs.values()]) {
       if (job.jobId !== id || job.lost) continue;
-      aborted ||= !job.threadDone && !this.#buffer.includes(job);
+      // Handed to a thread: neither finished there nor still in the prefetch buffer.
+      aborted ||= !job.threadDone && job.slot !== null;
       this.#leaseLost(job, 'cancel');
     }
     this.#emit('job.cancelled', { id, aborted });
@@ -796,9 +797,7 @@ export class Supervisor implements AsyncDisposable {
       slot?.send({ type: 'CRASH' });
       this.#emit('worker.crashed', { slot: slot?.context.slot ?? -1, jobId: job.jobId, threadId, error: failure });
       if (job.lost || job.releasing) {
-        slot?.send({ type: 'RECOVERED' });
-        job.slot = null;
-        this.#feed();
+        this.#recoverSlot(job);
         this.#forgetIfSettled(job);
         continue;
       }
@@ -875,15 +874,19 @@ export class Supervisor implements AsyncDisposable {
     this.#forgetIfSettled(job);
   }
 
+  /** Returns the slot that crashed under this job to idle, and fills it. */
+  #recoverSlot(job: JobActor): void {
+    if (job.slot?.state !== 'crashed') return;
+    job.slot.send({ type: 'RECOVERED' });
+    job.slot = null;
+    this.#feed();
+  }
+
   /** Removes a job actor once neither its thread nor the store owes it anything. */
   #forgetIfSettled(job: JobActor): void {
     if (job.threadDone && !job.settling && this.#jobs.get(leaseKey(job.jobId, job.token)) === job) {
       // A slot that crashed under this job waits for the job's outcome; there will be none now.
-      if (job.slot?.state === 'crashed') {
-        job.slot.send({ type: 'RECOVERED' });
-        job.slot = null;
-        this.#feed();
-      }
+      this.#recoverSlot(job);
       const key = leaseKey(job.jobId, job.token);
       this.#jobs.delete(key);
       this.#results.delete(key);
@@ -930,11 +933,7 @@ export class Supervisor implements AsyncDisposable {
     const job = this.#actorFor(o.id, o.token);
     if (job === undefined) return;
     job.settling = false;
-    if (job.slot?.state === 'crashed') {
-      job.slot.send({ type: 'RECOVERED' });
-      job.slot = null;
-      this.#feed();
-    }
+    this.#recoverSlot(job);
     if (!o.ok) {
       this.#rejected(job, o);
       if (o.code !== 'ERR_LEASE_LOST') {

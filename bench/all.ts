@@ -28,7 +28,9 @@ try {
       console.error(`bench ${suite} failed (exit ${r.status ?? r.signal})`);
       continue;
     }
-    for (const f of readdirSync(out)) merged[suite] = JSON.parse(readFileSync(join(out, f), 'utf8')) as unknown;
+    // Each suite writes one file into its own directory.
+    const [written] = readdirSync(out);
+    if (written !== undefined) merged[suite] = JSON.parse(readFileSync(join(out, written), 'utf8')) as unknown;
   }
 } finally {
   rmSync(scratchDir, { recursive: true, force: true });
