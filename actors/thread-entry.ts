@@ -193,6 +193,12 @@ export default async function leaseholdTask(task: ThreadTask): Promise<RunTaskOu
   // With one job, the task's own result is as early as any report: stream results only for more.
   const stream = task.jobs.length > 1;
   const results = await Promise.all(task.jobs.map((job) => runJob(job, stream)));
+  // Results still in the outbox travel with the task's own result instead: one message fewer
+  // when every job of the task ended in the same turn (short jobs, the common case).
+  if (stream && outbox.length > 0) {
+    const mine = new Set(task.jobs.map((j) => `${j.id}:${j.token}`));
+    outbox = outbox.filter((e) => e.t !== 'result' || !mine.has(`${e.id}:${e.token}`));
+  }
   flush();
   return { results };
 }

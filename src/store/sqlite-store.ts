@@ -79,6 +79,9 @@ export const QUEUE_REGISTRY_REFRESH_MS = 1_000;
 /** The most queues one lease statement names (SQLite's compound SELECT limit); more are leased in chunks. */
 export const MAX_LEASE_QUEUES = 500;
 
+/** Rows per multi-row INSERT of `enqueueMany` (13 bound values each, well under SQLite's 32,766). */
+const INSERT_CHUNK = 64;
+
 const sqlList = (values: readonly string[]): string => values.map((v) => `'${v.replace(/'/g, "''")}'`).join(', ');
 
 /** The key of one lease of one job. */
@@ -104,13 +107,15 @@ function candidatesSql(queueCount: number, nameCount: number, columns: string): 
 /**
  * The LEASE write. `attempts + 1` is the job machine's `countAttempt` update of LEASE; the store
  * contract tests check the row's attempts against the machine's context after every event.
+ * It returns only what it changed, as raw rows: every RETURNING column is buffered by SQLite and
+ * made into a JS value per row, and the rest of the job is read in one query with its payload
+ * (`bench/store.bench.ts`: about a quarter of the lease's cost).
  */
 function leaseUpdate(where: string): string {
   return `UPDATE jobs SET state = '${unconditionalTarget('queued', 'LEASE')}', last_event = 'LEASE', events = events + 1, attempts = attempts + 1,
                  lease_owner = @owner, lease_token = lease_token + 1, lease_expires_at = @expiresAt, updated_at = @now
           ${where}
-          RETURNING id, name, queue, priority, lease_token, lease_owner, lease_expires_at, attempts, max_attempts,
-                    escalate_after, on_dep_failure, timeout_ms, run_at, created_at`;
+          RETURNING id, lease_token, attempts`;
 }
 
 /** `state = 'x'` for one state (so that partial indexes on `state = 'x'` apply), else `state IN (...)`. */
@@ -141,10 +146,23 @@ type FailRow = GuardRow & Pick<JobRow, 'escalate_to' | 'policy' | 'name' | 'queu
 /** A validated lease request. */
 type ParsedLeaseRequest = { readonly owner: string; readonly limit: number; readonly ttlMs: number; readonly queue?: string | readonly string[] | undefined; readonly names?: readonly string[] | undefined };
 
-type LeaseRow = Pick<
-  JobRow,
-  'id' | 'name' | 'queue' | 'priority' | 'lease_token' | 'lease_owner' | 'lease_expires_at' | 'attempts' | 'max_attempts' | 'escalate_after' | 'on_dep_failure' | 'timeout_ms' | 'run_at' | 'created_at'
->;
+/** What the LEASE write returns, as a raw row: what the lease changed. */
+type LeaseRow = [id: number, token: number, attempts: number];
+
+/** What `#leasedJobs` reads of each leased job, as a raw row: what the lease did not change. */
+type LeasedDetailsRow = [
+  id: number,
+  name: string,
+  queue: string,
+  priority: number,
+  maxAttempts: number,
+  escalateAfter: number | null,
+  onDepFailure: JobRow['on_dep_failure'],
+  timeoutMs: number | null,
+  runAt: number,
+  createdAt: number,
+  payload: string | null,
+];
 
 function contextOf(row: GuardRow): JobContext {
   return {
@@ -179,6 +197,8 @@ export class SqliteStore implements Store {
   readonly description: string;
   /** The `synchronous` mode in force. */
   readonly synchronous: 'FULL' | 'NORMAL';
+  /** Under FULL: whether the connection's `synchronous` is FULL right now (see `#write`). */
+  #syncingEachCommit = true;
   readonly #db: Db;
   readonly #clock: Clock;
   readonly #random: Random;
@@ -228,6 +248,9 @@ export class SqliteStore implements Store {
       this.#db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? BUSY_TIMEOUT_MS_DEFAULT}`);
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma(`synchronous = ${this.synchronous}`);
+      // The hot statements' transient B-trees (`IN (subquery)`, `UPDATE … FROM`, RETURNING) stay
+      // in memory: on a temp file each costs a pager of its own, most of an empty lease's time.
+      this.#db.pragma('temp_store = MEMORY');
       this.#checkAfterCrash(opts.path, opts.integrityCheck ?? 'auto');
       this.#migrate(opts.path);
       this.#syncTransitions();
@@ -259,6 +282,11 @@ export class SqliteStore implements Store {
          ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING`,
       ),
       insertPayload: db.prepare('INSERT INTO job_payloads (job_id, payload) VALUES (?, ?)'),
+      insertJobChunk: db.prepare(
+        `INSERT INTO jobs (queue, name, state, priority, run_at, created_at, updated_at, max_attempts, policy, timeout_ms, on_dep_failure, escalate_after, escalate_to, last_event)
+         VALUES ${Array.from({ length: INSERT_CHUNK }, () => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ENQUEUE')").join(', ')}`,
+      ),
+      insertPayloadChunk: db.prepare(`INSERT INTO job_payloads (job_id, payload) VALUES ${Array.from({ length: INSERT_CHUNK }, () => '(?, ?)').join(', ')}`),
       registerQueue: db.prepare('INSERT OR IGNORE INTO queues (name) VALUES (?)'),
       allQueues: db.prepare('SELECT name FROM queues ORDER BY name').pluck(),
       internPolicy: db.prepare('INSERT INTO policies (spec) VALUES (?) ON CONFLICT (spec) DO UPDATE SET spec = spec RETURNING id').pluck(),
@@ -277,7 +305,6 @@ export class SqliteStore implements Store {
       ),
       fullRow: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       payloadOf: db.prepare('SELECT payload FROM job_payloads WHERE job_id = ?').pluck(),
-      payloadsOf: db.prepare('SELECT job_id, payload FROM job_payloads WHERE job_id IN (SELECT value FROM json_each(?))').raw(),
       eventsOf: db.prepare('SELECT * FROM job_events WHERE job_id = ? ORDER BY seq'),
       depsOf: db.prepare('SELECT depends_on FROM job_deps WHERE job_id = ? ORDER BY depends_on').pluck(),
       classify: db.prepare('SELECT state, lease_token FROM jobs WHERE id = ?'),
@@ -289,7 +316,13 @@ export class SqliteStore implements Store {
            RETURNING jobs.id, jobs.lease_token`,
         )
         .raw(),
-      leaseByIds: db.prepare(leaseUpdate(`WHERE id IN (SELECT value FROM json_each(@ids)) AND ${stateIn(statesHandling('LEASE'))}`)),
+      leaseByIds: db.prepare(leaseUpdate(`WHERE id IN (SELECT value FROM json_each(@ids)) AND ${stateIn(statesHandling('LEASE'))}`)).raw(),
+      leasedDetails: db
+        .prepare(
+          `SELECT j.id, j.name, j.queue, j.priority, j.max_attempts, j.escalate_after, j.on_dep_failure, j.timeout_ms, j.run_at, j.created_at, p.payload
+           FROM jobs j LEFT JOIN job_payloads p ON p.job_id = j.id WHERE j.id IN (SELECT value FROM json_each(?))`,
+        )
+        .raw(),
       progress: db
         .prepare(
           `UPDATE jobs SET progress = r.progress
@@ -481,11 +514,23 @@ export class SqliteStore implements Store {
     return error;
   }
 
-  /** Runs `fn` in one `BEGIN IMMEDIATE` transaction, mapping SQLite errors to typed ones. */
-  #write<T>(fn: () => T): T {
+  /**
+   * Runs `fn` in one `BEGIN IMMEDIATE` transaction, mapping SQLite errors to typed ones.
+   *
+   * `durable: false` (leases, starts, progress, heartbeats) commits without waiting for the disk
+   * even under FULL: losing such a commit to a power cut only un-does a lease or a start (the job
+   * is leased again: at-least-once), and the next durable commit syncs the WAL with it. What
+   * callers are told is final — enqueues, results, failures, cancels — always waits for the disk.
+   */
+  #write<T>(fn: () => T, durable = true): T {
     this.#check();
     const s = this.#s;
     try {
+      if (this.synchronous === 'FULL' && this.#syncingEachCommit !== durable) {
+        // Not a prepared statement: SQLite applies this pragma when it is compiled.
+        this.#db.pragma(`synchronous = ${durable ? 'FULL' : 'NORMAL'}`);
+        this.#syncingEachCommit = durable;
+      }
       s.begin.run();
     } catch (error) {
       throw this.#mapError(error);
@@ -604,8 +649,57 @@ export class SqliteStore implements Store {
     return this.#write(() => {
       const now = this.#clock.now();
       this.#registerQueues(prepared);
-      return prepared.map((job, i) => this.#insert(job, `jobs[${i}]`, now, null));
+      const out = new Array<EnqueuedJob>(prepared.length);
+      // Jobs without a key or dependencies (the common bulk load) go in multi-row INSERTs of
+      // INSERT_CHUNK rows, in input order; the others one by one, in input order too.
+      let run: number[] = [];
+      const flushRun = (): void => {
+        for (let start = 0; start < run.length; start += INSERT_CHUNK) {
+          const chunk = run.slice(start, start + INSERT_CHUNK);
+          if (chunk.length < INSERT_CHUNK) for (const i of chunk) out[i] = this.#insert(prepared[i] as NewJob, `jobs[${i}]`, now, null);
+          else this.#insertChunk(chunk, prepared, now, out);
+        }
+        run = [];
+      };
+      for (let i = 0; i < prepared.length; i++) {
+        const job = prepared[i] as NewJob;
+        if (job.key === null && job.dependsOn.length === 0) {
+          run.push(i);
+          continue;
+        }
+        flushRun();
+        out[i] = this.#insert(job, `jobs[${i}]`, now, null);
+      }
+      flushRun();
+      return out;
     });
+  }
+
+  /**
+   * Inserts INSERT_CHUNK plain jobs (no key, no dependencies) with two statements, one for the
+   * rows and one for the payloads. The ids are consecutive: AUTOINCREMENT numbers the rows of one
+   * statement in order, and this connection holds the write lock.
+   */
+  #insertChunk(indexes: readonly number[], prepared: readonly NewJob[], now: number, out: EnqueuedJob[]): void {
+    const s = this.#s;
+    const rows: unknown[] = [];
+    const states: JobState[] = [];
+    for (const i of indexes) {
+      const job = prepared[i] as NewJob;
+      const created = jobLifecycle.next(jobLifecycle.initialState, { attempts: 0, maxAttempts: job.retry.maxAttempts, escalateAfter: job.escalateAfter, pendingDeps: 0, onDepFailure: job.onDepFailure }, { type: 'ENQUEUE' });
+      if (created === undefined) throw new Error('job machine: ENQUEUE is not handled in the initial state');
+      states.push(created.state);
+      rows.push(job.queue, job.name, created.state, job.priority, job.runAt, now, now, job.retry.maxAttempts, this.#policyId(job.retrySpec), job.timeoutMs, job.onDepFailure, job.escalateAfter, job.escalateTo);
+    }
+    const last = Number(s.insertJobChunk.run(rows).lastInsertRowid);
+    const first = last - indexes.length + 1;
+    const payloads: unknown[] = [];
+    indexes.forEach((i, k) => {
+      const job = prepared[i] as NewJob;
+      payloads.push(first + k, job.payloadText);
+      out[i] = { id: first + k, name: job.name, queue: job.queue, state: states[k] as JobState, key: null, duplicate: false };
+    });
+    s.insertPayloadChunk.run(payloads);
   }
 
   #registerQueues(jobs: readonly NewJob[]): void {
@@ -691,7 +785,7 @@ export class SqliteStore implements Store {
 
   async lease(request: LeaseRequest): Promise<LeasedJob[]> {
     const req = parseOrThrow(leaseRequestSchema, request, 'request');
-    return this.#write(() => this.#leaseInTransaction(req));
+    return this.#write(() => this.#leaseInTransaction(req), false);
   }
 
   #leaseInTransaction(req: ParsedLeaseRequest): LeasedJob[] {
@@ -710,7 +804,7 @@ export class SqliteStore implements Store {
     if (req.names !== undefined && names.length === 0) return [];
     names.forEach((n, i) => (params[`n${i}`] = n));
     const rows = this.#leaseStatement(queues.length, names.length).all(params) as LeaseRow[];
-    return this.#leasedJobs(rows);
+    return this.#leasedJobs(rows, req.owner, now + req.ttlMs);
   }
 
   /**
@@ -732,31 +826,37 @@ export class SqliteStore implements Store {
     candidates.sort((a, b) => a.priority - b.priority || a.run_at - b.run_at || a.id - b.id);
     const ids = candidates.slice(0, req.limit).map((c) => c.id);
     if (ids.length === 0) return [];
-    const rows = this.#s.leaseByIds.all({ owner: req.owner, now, expiresAt: now + req.ttlMs, ids: JSON.stringify(ids) }) as LeaseRow[];
-    return this.#leasedJobs(rows);
+    const expiresAt = now + req.ttlMs;
+    const rows = this.#s.leaseByIds.all({ owner: req.owner, now, expiresAt, ids: JSON.stringify(ids) }) as LeaseRow[];
+    return this.#leasedJobs(rows, req.owner, expiresAt);
   }
 
-  #leasedJobs(rows: LeaseRow[]): LeasedJob[] {
+  /** The leased jobs, in lease order: what the LEASE write returned, and the rest of each job read with its payload. */
+  #leasedJobs(rows: LeaseRow[], owner: string, leaseExpiresAt: number): LeasedJob[] {
     if (rows.length === 0) return [];
-    rows.sort((a, b) => a.priority - b.priority || a.run_at - b.run_at || a.id - b.id);
-    const payloads = new Map(this.#s.payloadsOf.all(JSON.stringify(rows.map((r) => r.id))) as Array<[number, string]>);
-    return rows.map((r) => ({
-      id: r.id,
-      name: r.name,
-      queue: r.queue,
-      priority: priorityName(r.priority),
-      payloadText: payloads.get(r.id) ?? 'null',
-      token: r.lease_token,
-      owner: r.lease_owner as string,
-      leaseExpiresAt: r.lease_expires_at as number,
-      attempt: r.attempts,
-      maxAttempts: r.max_attempts,
-      escalateAfter: r.escalate_after,
-      onDepFailure: r.on_dep_failure,
-      timeoutMs: r.timeout_ms,
-      runAt: r.run_at,
-      createdAt: r.created_at,
-    }));
+    const leases = new Map(rows.map((r) => [r[0], r]));
+    const details = this.#s.leasedDetails.all(JSON.stringify(rows.map((r) => r[0]))) as LeasedDetailsRow[];
+    details.sort((a, b) => a[3] - b[3] || a[8] - b[8] || a[0] - b[0]);
+    return details.map(([id, name, queue, priority, maxAttempts, escalateAfter, onDepFailure, timeoutMs, runAt, createdAt, payload]) => {
+      const [, token, attempt] = leases.get(id) as LeaseRow;
+      return {
+        id,
+        name,
+        queue,
+        priority: priorityName(priority),
+        payloadText: payload ?? 'null',
+        token,
+        owner,
+        leaseExpiresAt,
+        attempt,
+        maxAttempts,
+        escalateAfter,
+        onDepFailure,
+        timeoutMs,
+        runAt,
+        createdAt,
+      };
+    });
   }
 
   /**
@@ -769,7 +869,7 @@ export class SqliteStore implements Store {
     const cacheKey = `${queueCount}:${nameCount}`;
     let stmt = this.#leaseStatements.get(cacheKey);
     if (stmt === undefined) {
-      stmt = this.#db.prepare(leaseUpdate(`WHERE id IN (${candidatesSql(queueCount, nameCount, 'id')})`));
+      stmt = this.#db.prepare(leaseUpdate(`WHERE id IN (${candidatesSql(queueCount, nameCount, 'id')})`)).raw();
       this.#leaseStatements.set(cacheKey, stmt);
     }
     return stmt;
@@ -797,7 +897,7 @@ export class SqliteStore implements Store {
       const kept = new Set(rows.map(([id, token]) => refKey(id, token)));
       crashPoint('during-heartbeat');
       return { expiresAt, lost: refs.filter((r) => !kept.has(refKey(r.id, r.token))) };
-    });
+    }, false);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -828,7 +928,7 @@ export class SqliteStore implements Store {
       const leased = leaseRequest === undefined ? [] : this.#leaseInTransaction(leaseRequest);
       if (complete.length + skip.length + fail.length > 0) crashPoint('inside-ack-transaction');
       return { ...answered, leased };
-    });
+    }, (batch.complete?.length ?? 0) + (batch.skip?.length ?? 0) + (batch.fail?.length ?? 0) + (batch.release?.length ?? 0) > 0);
   }
 
   #checkResultText(text: string, i: number): string {

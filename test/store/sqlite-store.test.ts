@@ -38,6 +38,58 @@ describe('SqliteStore specifics', () => {
     expect(dflt.synchronous).toBe('FULL');
   });
 
+  it('under FULL, commits leases, starts and heartbeats without fsync and everything callers are told is final with it', async () => {
+    using dir = tempDir();
+    await using store = createSqliteStore({ path: dir.file('full.db') });
+    const sync = () => store.database.pragma('synchronous', { simple: true });
+    expect(sync()).toBe(2);
+    const job = await store.enqueue({ name: 'a' });
+    expect(sync()).toBe(2);
+    const [leased] = await store.lease({ owner: 'o', limit: 1, ttlMs: 1_000 });
+    expect(leased?.id).toBe(job.id);
+    expect(sync()).toBe(1);
+    const ref = { id: job.id, token: leased?.token ?? -1 };
+    await store.settle({ start: [ref], progress: [{ ...ref, progress: 1 }] });
+    await store.heartbeat([ref], 1_000);
+    expect(sync()).toBe(1);
+    await store.settle({ complete: [{ ...ref, result: null }] });
+    expect(sync()).toBe(2);
+    await using normal = createSqliteStore({ path: dir.file('normal.db'), synchronous: 'NORMAL' });
+    await normal.enqueue({ name: 'a' });
+    await normal.lease({ owner: 'o', limit: 1, ttlMs: 1_000 });
+    expect(normal.database.pragma('synchronous', { simple: true })).toBe(1);
+  });
+
+  it('enqueueMany writes plain jobs by the chunk, keyed and dependent ones between them, all in input order', async () => {
+    using dir = tempDir();
+    await using store = createSqliteStore({ path: dir.file('many.db'), retry: { byName: { c: 'FAST' } }, clock: new ManualClock(1_000_000) });
+    const dep = await store.enqueue({ name: 'a' });
+    const inputs = Array.from({ length: 300 }, (_, i) =>
+      i === 70
+        ? { name: 'b', key: 'k70', payload: { i } }
+        : i === 200
+          ? { name: 'b', dependsOn: [dep.id], payload: { i } }
+          : { name: 'c', queue: i % 2 === 0 ? 'even' : 'odd', priority: 'high' as const, delayMs: i, timeoutMs: 1_000 + i, payload: { i } },
+    );
+    const out = await store.enqueueMany(inputs);
+    expect(out).toHaveLength(300);
+    for (let i = 0; i < out.length; i++) {
+      const job = out[i];
+      if (job === undefined) throw new Error('missing');
+      if (i > 0) expect(job.id).toBeGreaterThan(out[i - 1]?.id ?? Infinity);
+      const detail = await store.get(job.id);
+      expect(detail?.payload).toEqual({ i });
+      expect(detail?.state).toBe(i === 200 ? 'blocked' : 'queued');
+      expect(job.state).toBe(detail?.state);
+      expect(detail?.history.map((h) => h.event)).toEqual(['ENQUEUE']);
+      if (i !== 70 && i !== 200) {
+        expect(detail).toMatchObject({ name: 'c', queue: i % 2 === 0 ? 'even' : 'odd', priority: 'high', timeoutMs: 1_000 + i, maxAttempts: 3, key: null });
+        expect(detail?.runAt).toBe(1_000_000 + i);
+      }
+    }
+    expect((await store.stats()).byState.queued).toBe(300);
+  });
+
   it('refuses a database with a newer schema version, without touching it', () => {
     using dir = tempDir();
     const path = dir.file('future.db');
