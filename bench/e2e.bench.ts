@@ -6,49 +6,76 @@
  *   flight, default pool options, same threads.
  * - latency: enqueue→start on an idle supervisor, one job at a time (p50, p99).
  *
- *   npm run bench:e2e            # N = 50,000
- *   npm run bench:e2e -- --quick # smoke
+ * Every scenario runs `--rounds` times (3 by default), baseline and subjects interleaved within
+ * each round; a row gives the median rate, the median of the per-round ratios and their range,
+ * so that one noisy moment of this shared machine does not make the figure.
+ *
+ *   npm run bench:e2e                # N = 50,000, 3 rounds
+ *   npm run bench:e2e -- --rounds 5
+ *   npm run bench:e2e -- --quick     # smoke: N = 1,000, 1 round
  */
 import { availableParallelism } from 'node:os';
 import { benchSupervisor, drainRate, idleLatency, percentiles, rawPiscina, scratch } from './harness.js';
 import { publish, type BenchRow } from './report.js';
 
 const quick = process.argv.includes('--quick');
-const outArg = process.argv.indexOf('--out');
-const outDir = outArg > 0 ? process.argv[outArg + 1] : undefined;
+const argOf = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const outDir = argOf('--out');
+const rounds = quick ? 1 : Math.max(1, Number(argOf('--rounds') ?? 3));
 const N = quick ? 1_000 : 50_000;
 const threads = Math.min(2, availableParallelism());
 const dir = scratch();
 const rows: BenchRow[] = [];
+const median = (xs: readonly number[]): number => percentiles(xs, [50])[0] ?? Number.NaN;
+const spread = (ratios: readonly number[]): string =>
+  ratios.length < 2 ? '1 round' : `median of ${ratios.length} rounds; ratio ${Math.round(Math.min(...ratios) * 100)}–${Math.round(Math.max(...ratios) * 100)}%`;
 
 try {
   for (const concurrency of [1, 8, 64]) {
-    const raw = await rawPiscina(N, concurrency, Math.min(threads, concurrency));
+    const raws: number[] = [];
+    const rates = { NORMAL: [] as number[], FULL: [] as number[] };
+    const ratios = { NORMAL: [] as number[], FULL: [] as number[] };
+    for (let round = 0; round < rounds; round++) {
+      const raw = await rawPiscina(N, concurrency, Math.min(threads, concurrency));
+      raws.push(raw);
+      for (const synchronous of ['NORMAL', 'FULL'] as const) {
+        const supervisor = benchSupervisor(dir, { synchronous, concurrency, threads: Math.min(threads, concurrency) });
+        const rate = await drainRate(supervisor, N);
+        await supervisor.stop();
+        rates[synchronous].push(rate);
+        ratios[synchronous].push(rate / raw);
+      }
+    }
     for (const synchronous of ['NORMAL', 'FULL'] as const) {
-      const supervisor = benchSupervisor(dir, { synchronous, concurrency, threads: Math.min(threads, concurrency) });
-      const rate = await drainRate(supervisor, N);
-      await supervisor.stop();
       rows.push({
         scenario: `end-to-end, ${N.toLocaleString('en-US')} no-op jobs, concurrency ${concurrency}`,
         variant: `synchronous=${synchronous}`,
         unit: 'jobs/s',
-        value: rate,
+        value: median(rates[synchronous]),
         baselineName: 'raw piscina.run()',
-        baseline: raw,
-        ratio: rate / raw,
+        baseline: median(raws),
+        ratio: median(ratios[synchronous]),
+        note: spread(ratios[synchronous]),
       });
     }
   }
   for (const synchronous of ['NORMAL', 'FULL'] as const) {
-    const supervisor = benchSupervisor(dir, { synchronous, concurrency: 8, threads });
-    await idleLatency(supervisor, 20); // warm-up
-    const samples = await idleLatency(supervisor, quick ? 50 : 500);
-    await supervisor.stop();
+    const samples: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const supervisor = benchSupervisor(dir, { synchronous, concurrency: 8, threads });
+      await idleLatency(supervisor, 20); // warm-up
+      samples.push(...(await idleLatency(supervisor, quick ? 50 : 500)));
+      await supervisor.stop();
+    }
     const [p50, p99] = percentiles(samples, [50, 99]);
-    rows.push({ scenario: 'enqueue→start latency, idle supervisor, p50', variant: `synchronous=${synchronous}`, unit: 'ms', value: p50 ?? Number.NaN });
-    rows.push({ scenario: 'enqueue→start latency, idle supervisor, p99', variant: `synchronous=${synchronous}`, unit: 'ms', value: p99 ?? Number.NaN });
+    const note = `${samples.length} samples from ${rounds} supervisor${rounds > 1 ? 's' : ''}`;
+    rows.push({ scenario: 'enqueue→start latency, idle supervisor, p50', variant: `synchronous=${synchronous}`, unit: 'ms', value: p50 ?? Number.NaN, note });
+    rows.push({ scenario: 'enqueue→start latency, idle supervisor, p99', variant: `synchronous=${synchronous}`, unit: 'ms', value: p99 ?? Number.NaN, note });
   }
 } finally {
   dir.remove();
 }
-publish(quick ? 'e2e-smoke' : 'e2e', rows, { jobs: N, threads }, outDir);
+publish(quick ? 'e2e-smoke' : 'e2e', rows, { jobs: N, threads, rounds }, outDir);
