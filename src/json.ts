@@ -24,71 +24,89 @@ export const MAX_PAYLOAD_BYTES_DEFAULT = 1_048_576;
 
 const keyPath = (base: string, key: string): string => (/^[A-Za-z_$][\w$]*$/.test(key) ? `${base}.${key}` : `${base}[${JSON.stringify(key)}]`);
 
-function fail(field: string, why: string, value: unknown): never {
+/** Where a value sits: the field name, or a step below its parent. Rendered only for an error. */
+type Path = string | { readonly up: Path; readonly key: string | number };
+
+function render(path: Path): string {
+  if (typeof path === 'string') return path;
+  const base = render(path.up);
+  return typeof path.key === 'number' ? `${base}[${path.key}]` : keyPath(base, path.key);
+}
+
+function fail(path: Path, why: string, value: unknown): never {
+  const field = render(path);
   throw new LeaseholdError('ERR_INVALID_PAYLOAD', `${field} ${why} (got ${describeValue(value)})`, { field, value: describeValue(value) });
 }
 
 /** Checks `value` and returns a plain copy of it, every property read once. */
-function check(value: unknown, field: string, depth: number, ancestors: Set<object>, budget: { chars: number }, maxBytes: number): unknown {
+function check(value: unknown, path: Path, depth: number, ancestors: Set<object>, budget: { chars: number }, maxBytes: number): unknown {
   switch (typeof value) {
     case 'string':
       budget.chars += value.length;
-      if (budget.chars > maxBytes) fail(field, `makes the data larger than the limit of ${maxBytes} bytes`, value);
+      if (budget.chars > maxBytes) fail(path, `makes the data larger than the limit of ${maxBytes} bytes`, value);
       return value;
     case 'boolean':
       return value;
     case 'number':
-      if (!Number.isFinite(value)) fail(field, 'must be a finite number: JSON has no NaN or Infinity', value);
+      if (!Number.isFinite(value)) fail(path, 'must be a finite number: JSON has no NaN or Infinity', value);
       return value;
     case 'bigint':
-      fail(field, 'must not be a BigInt: JSON has no BigInt (send it as a string)', value);
+      fail(path, 'must not be a BigInt: JSON has no BigInt (send it as a string)', value);
     // eslint-disable-next-line no-fallthrough -- fail() never returns
     case 'undefined':
-      fail(field, 'must not be undefined here: JSON would turn it into null', value);
+      fail(path, 'must not be undefined here: JSON would turn it into null', value);
     // eslint-disable-next-line no-fallthrough
     case 'function':
     case 'symbol':
-      fail(field, 'must be JSON data', value);
+      fail(path, 'must be JSON data', value);
     // eslint-disable-next-line no-fallthrough
     case 'object':
       break;
   }
   if (value === null) return null;
   const obj = value;
-  if (depth >= MAX_JSON_DEPTH) fail(field, `nests deeper than ${MAX_JSON_DEPTH} levels`, value);
-  if (ancestors.has(obj)) fail(field, 'is a cycle: the value contains itself', value);
+  if (depth >= MAX_JSON_DEPTH) fail(path, `nests deeper than ${MAX_JSON_DEPTH} levels`, value);
+  if (ancestors.has(obj)) fail(path, 'is a cycle: the value contains itself', value);
   ancestors.add(obj);
   let copy: unknown;
   if (Array.isArray(obj)) {
-    if (Object.getPrototypeOf(obj) !== Array.prototype) fail(field, 'must be a plain array', value);
+    if (Object.getPrototypeOf(obj) !== Array.prototype) fail(path, 'must be a plain array', value);
     const length = obj.length;
     const out = new Array<unknown>(length);
     for (let i = 0; i < length; i++) {
-      if (!(i in obj)) fail(`${field}[${i}]`, 'is a hole in a sparse array: JSON would turn it into null', undefined);
-      out[i] = check((obj as unknown[])[i], `${field}[${i}]`, depth + 1, ancestors, budget, maxBytes);
+      if (!(i in obj)) fail({ up: path, key: i }, 'is a hole in a sparse array: JSON would turn it into null', undefined);
+      out[i] = checkChild((obj as unknown[])[i], path, i, depth, ancestors, budget, maxBytes);
     }
     copy = out;
   } else {
     const proto: unknown = Object.getPrototypeOf(obj);
-    if (proto !== Object.prototype && proto !== null) fail(field, 'must be plain JSON data (a plain object, array, string, number, boolean or null)', value);
-    if (Object.getOwnPropertySymbols(obj).length > 0) fail(field, 'must not have symbol keys', value);
+    if (proto !== Object.prototype && proto !== null) fail(path, 'must be plain JSON data (a plain object, array, string, number, boolean or null)', value);
+    if (Object.getOwnPropertySymbols(obj).length > 0) fail(path, 'must not have symbol keys', value);
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(obj)) {
       const child = (obj as Record<string, unknown>)[key];
       budget.chars += key.length;
       if (child === undefined) continue;
-      // defineProperty: a key named "__proto__" stays an own data property of the copy.
-      Object.defineProperty(out, key, {
-        value: check(child, keyPath(field, key), depth + 1, ancestors, budget, maxBytes),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      const checked = checkChild(child, path, key, depth, ancestors, budget, maxBytes);
+      // A key named "__proto__" must stay an own data property of the copy.
+      if (key === '__proto__') Object.defineProperty(out, key, { value: checked, enumerable: true, writable: true, configurable: true });
+      else out[key] = checked;
     }
     copy = out;
   }
   ancestors.delete(obj);
   return copy;
+}
+
+/** `check` of a property or element: the common scalars inline, without building their path unless they fail. */
+function checkChild(child: unknown, up: Path, key: string | number, depth: number, ancestors: Set<object>, budget: { chars: number }, maxBytes: number): unknown {
+  if (typeof child === 'string') {
+    budget.chars += child.length;
+    if (budget.chars <= maxBytes) return child;
+  } else if (typeof child === 'boolean' || (typeof child === 'number' && Number.isFinite(child))) {
+    return child;
+  }
+  return check(child, { up, key }, depth + 1, ancestors, budget, maxBytes);
 }
 
 /**

@@ -92,6 +92,11 @@ describe('payload validation messages', () => {
   it('limits size, before and after encoding', () => {
     expect(payload('x'.repeat(2_000), 1_000)).toBe(`ERR_INVALID_PAYLOAD: job.payload makes the data larger than the limit of 1000 bytes (got "${'x'.repeat(77)}...")`);
     expect(payload(Array.from({ length: 300 }, () => 1), 500)).toBe('ERR_INVALID_PAYLOAD: job.payload is 601 bytes of JSON, more than the limit of 500');
+    // The string that crosses the limit is named, however deep it sits in objects and arrays.
+    expect(payload({ a: 'x'.repeat(400), list: ['y', { 'big one': 'z'.repeat(700) }] }, 1_000)).toBe(
+      `ERR_INVALID_PAYLOAD: job.payload.list[1]["big one"] makes the data larger than the limit of 1000 bytes (got "${'z'.repeat(77)}...")`,
+    );
+    expect(payload({ ok: [1, 2, { n: Number.POSITIVE_INFINITY }] })).toBe('ERR_INVALID_PAYLOAD: job.payload.ok[2].n must be a finite number: JSON has no NaN or Infinity (got Infinity)');
   });
 
   it('accepts plain data and drops undefined object properties', () => {
