@@ -5,7 +5,9 @@
  * batch, on a minimal table without history, triggers or fencing (under FULL, the claim commits
  * without fsync and the ack with it, as leasehold's own lease and ack do).
  *
- *   npm run bench:store            # full run (about a minute)
+ * Every task runs in `--rounds` rounds (3 by default); rows give medians (see below).
+ *
+ *   npm run bench:store            # full run (about three minutes)
  *   npm run bench:store -- --quick # smoke run
  */
 import Database from 'better-sqlite3';
@@ -20,8 +22,11 @@ import { join } from 'node:path';
 type Sync = 'NORMAL' | 'FULL';
 
 const quick = process.argv.includes('--quick');
-const outArg = process.argv.indexOf('--out');
-const outDir = outArg > 0 ? process.argv[outArg + 1] : undefined;
+const argOf = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const outDir = argOf('--out');
 const TIME_MS = quick ? 60 : 700;
 const dir = mkdtempSync(join(tmpdir(), 'leasehold-bench-'));
 let files = 0;
@@ -138,14 +143,21 @@ for (const sync of ['NORMAL', 'FULL'] as const) {
   }
 }
 
-await bench.run();
-
-const rate = (name: string): number => {
-  const task = bench.getTask(name);
-  const r = task?.result;
-  if (r === undefined || !('throughput' in r)) throw new Error(`${name}: ${r?.state ?? 'missing'}${r && 'error' in r ? `: ${String(r.error)}` : ''}`);
-  return r.throughput.mean * (perOp.get(name) ?? 1);
-};
+// Rounds: the whole set of tasks runs `rounds` times (subjects and ceilings interleaved within a
+// round); a row gives the median of each, and the median of the per-round ratios with its range.
+const rounds = quick ? 1 : Math.max(1, Number(argOf('--rounds') ?? 3));
+const rates = new Map<string, number[]>();
+for (let round = 0; round < rounds; round++) {
+  if (round > 0) bench.reset();
+  await bench.run();
+  for (const name of perOp.keys()) {
+    const task = bench.getTask(name);
+    const r = task?.result;
+    if (r === undefined || !('throughput' in r)) throw new Error(`${name}: ${r?.state ?? 'missing'}${r && 'error' in r ? `: ${String(r.error)}` : ''}`);
+    rates.set(name, [...(rates.get(name) ?? []), r.throughput.mean * (perOp.get(name) ?? 1)]);
+  }
+}
+const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? Number.NaN;
 
 for (const sync of ['NORMAL', 'FULL'] as const) {
   for (const [ours, raw, label] of [
@@ -155,13 +167,23 @@ for (const sync of ['NORMAL', 'FULL'] as const) {
     [`lease+complete x10 ${sync}`, `raw claim+ack x10 ${sync}`, 'lease+complete, batch 10'],
     [`lease+complete x100 ${sync}`, `raw claim+ack x100 ${sync}`, 'lease+complete, batch 100'],
   ] as const) {
-    const value = rate(ours);
-    const baseline = rate(raw);
-    rows.push({ scenario: label, variant: `synchronous=${sync}`, unit: 'jobs/s', value, baselineName: 'raw better-sqlite3', baseline, ratio: value / baseline });
+    const values = rates.get(ours) ?? [];
+    const baselines = rates.get(raw) ?? [];
+    const ratios = values.map((v, i) => v / (baselines[i] ?? Number.NaN));
+    rows.push({
+      scenario: label,
+      variant: `synchronous=${sync}`,
+      unit: 'jobs/s',
+      value: median(values),
+      baselineName: 'raw better-sqlite3',
+      baseline: median(baselines),
+      ratio: median(ratios),
+      note: ratios.length < 2 ? '1 round' : `median of ${ratios.length} rounds; ratio ${Math.round(Math.min(...ratios) * 100)}–${Math.round(Math.max(...ratios) * 100)}%`,
+    });
   }
 }
 
 for (const s of stores) await s.close();
 for (const r of raws) r.db.close();
 rmSync(dir, { recursive: true, force: true });
-publish(quick ? 'store-smoke' : 'store', rows, { timeMsPerTask: TIME_MS }, outDir);
+publish(quick ? 'store-smoke' : 'store', rows, { timeMsPerTask: TIME_MS, rounds }, outDir);

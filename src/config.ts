@@ -318,7 +318,7 @@ export const sqliteStoreOptionsSchema = z.strictObject({
     .string()
     .min(1)
     .refine((v) => !v.includes('\u0000'), { error: 'must not contain a NUL character' }),
-  /** `FULL`: a committed transaction survives power loss. `NORMAL`: it may be lost on power loss (not on a process crash). @defaultValue `'FULL'` */
+  /** `FULL`: every enqueue and every ack survives power loss (lease-only commits are synced with the next one). `NORMAL`: the last commits may be lost on power loss (not on a process crash). @defaultValue `'FULL'` */
   synchronous: z.enum(SynchronousModes).optional(),
   /** How long to wait for another connection's write lock before failing with `ERR_STORE_BUSY`. @defaultValue 5000 */
   busyTimeoutMs: z.number().int().min(0).max(600_000).optional(),

@@ -1,8 +1,9 @@
 /**
  * `SqliteStore`: the {@link Store} contract on one SQLite file, with better-sqlite3.
  *
- * Durability and concurrency: WAL journal; `synchronous` FULL by default (a committed
- * transaction survives power loss) or NORMAL (it survives a process crash, not a power loss);
+ * Durability and concurrency: WAL journal; `synchronous` FULL by default (every enqueue and ack
+ * survives power loss; commits of leases, starts, progress and heartbeats wait for the next synced
+ * one, see `#write`) or NORMAL (it survives a process crash, not a power loss);
  * `busy_timeout` so that several processes can share the file; every write runs in a
  * `BEGIN IMMEDIATE` transaction (a deferred one would fail at once with SQLITE_BUSY_SNAPSHOT
  * when a read-then-write tries to upgrade).
