@@ -16,22 +16,15 @@
  */
 import { availableParallelism } from 'node:os';
 import { benchSupervisor, drainRate, idleLatency, percentiles, rawPiscina, scratch } from './harness.js';
-import { publish, type BenchRow } from './report.js';
+import { argOf, median, publish, roundsNote, type BenchRow } from './report.js';
 
 const quick = process.argv.includes('--quick');
-const argOf = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
 const outDir = argOf('--out');
 const rounds = quick ? 1 : Math.max(1, Number(argOf('--rounds') ?? 3));
 const N = quick ? 1_000 : 50_000;
 const threads = Math.min(2, availableParallelism());
 const dir = scratch();
 const rows: BenchRow[] = [];
-const median = (xs: readonly number[]): number => percentiles(xs, [50])[0] ?? Number.NaN;
-const spread = (ratios: readonly number[]): string =>
-  ratios.length < 2 ? '1 round' : `median of ${ratios.length} rounds; ratio ${Math.round(Math.min(...ratios) * 100)}–${Math.round(Math.max(...ratios) * 100)}%`;
 
 try {
   for (const concurrency of [1, 8, 64]) {
@@ -58,7 +51,7 @@ try {
         baselineName: 'raw piscina.run()',
         baseline: median(raws),
         ratio: median(ratios[synchronous]),
-        note: spread(ratios[synchronous]),
+        note: roundsNote(ratios[synchronous]),
       });
     }
   }

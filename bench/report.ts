@@ -22,6 +22,22 @@ export interface BenchRow {
   readonly note?: string;
 }
 
+/** The value after `--name` on the command line, if any. */
+export function argOf(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+/** The median of a sample (the lower middle one for an even count). */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? Number.NaN;
+}
+
+/** The note of a row measured in rounds: how many, and the range of the per-round ratios. */
+export function roundsNote(ratios: readonly number[]): string {
+  return ratios.length < 2 ? '1 round' : `median of ${ratios.length} rounds; ratio ${Math.round(Math.min(...ratios) * 100)}–${Math.round(Math.max(...ratios) * 100)}%`;
+}
+
 /** The machine a run happened on. */
 export function machineInfo(): Record<string, unknown> {
   return {

@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { Bench } from 'tinybench';
 import { createSqliteStore, type SqliteStore } from '../src/store/sqlite-store.js';
 import type { LeasedJob } from '../src/store/store.js';
-import { publish, type BenchRow } from './report.js';
+import { argOf, median, publish, roundsNote, type BenchRow } from './report.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,10 +22,6 @@ import { join } from 'node:path';
 type Sync = 'NORMAL' | 'FULL';
 
 const quick = process.argv.includes('--quick');
-const argOf = (name: string): string | undefined => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
 const outDir = argOf('--out');
 const TIME_MS = quick ? 60 : 700;
 const dir = mkdtempSync(join(tmpdir(), 'leasehold-bench-'));
@@ -157,7 +153,6 @@ for (let round = 0; round < rounds; round++) {
     rates.set(name, [...(rates.get(name) ?? []), r.throughput.mean * (perOp.get(name) ?? 1)]);
   }
 }
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? Number.NaN;
 
 for (const sync of ['NORMAL', 'FULL'] as const) {
   for (const [ours, raw, label] of [
@@ -178,7 +173,7 @@ for (const sync of ['NORMAL', 'FULL'] as const) {
       baselineName: 'raw better-sqlite3',
       baseline: median(baselines),
       ratio: median(ratios),
-      note: ratios.length < 2 ? '1 round' : `median of ${ratios.length} rounds; ratio ${Math.round(Math.min(...ratios) * 100)}–${Math.round(Math.max(...ratios) * 100)}%`,
+      note: roundsNote(ratios),
     });
   }
 }
