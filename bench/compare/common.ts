@@ -95,6 +95,12 @@ export class Counter {
     return this.#n;
   }
 
+  /** Back to zero, for the next round's setup (waiters of the last round are gone with it). */
+  reset(): void {
+    this.#n = 0;
+    this.#waiters = [];
+  }
+
   inc(): void {
     this.#n++;
     if (this.#waiters.length === 0) return;

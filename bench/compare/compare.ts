@@ -15,19 +15,21 @@
  *    each payload carries its enqueue time, the handler takes its start time (in leasehold's
  *    worker threads the handler returns it; `performance.timeOrigin + performance.now()` is one
  *    clock across threads). A warm-up of WARMUP jobs is discarded.
- * ratio to leasehold = processed/s ÷ leasehold NORMAL processed/s in the same run.
+ * ratio to leasehold = processed/s ÷ leasehold NORMAL processed/s in the same round. The whole set
+ * runs in ROUNDS rounds (3 by default, `--rounds N`), every system once per round; a row gives the
+ * median of each figure over the rounds and the median and range of the ratio.
  *
  * Every step is time-boxed: a stuck system fails its row with a message and the run goes on.
  * A system whose service is missing is skipped with the reason. Ctrl-C tears down the current
  * system (schema dropped, keys deleted, files removed) before exiting.
  *
- *   npm run bench:compare                 # N = 20,000 (run it on a quiet machine)
+ *   npm run bench:compare                 # N = 20,000, 3 rounds (about 12 minutes; a quiet machine)
  *   npm run bench:compare -- --quick      # smoke run, N = 1,000
  *   npm run bench:compare -- --only leasehold,pg-boss --out /tmp/results
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { percentiles, preciseNow, scratch } from '../harness.js';
-import { publish, type BenchRow } from '../report.js';
+import { median, publish, roundsNote, type BenchRow } from '../report.js';
 import { messageOf, timeboxed, type Context, type OnStart, type Payload, type System } from './common.js';
 import { BullmqSystem } from './systems/bullmq.js';
 import { GraphileWorkerSystem } from './systems/graphile-worker.js';
@@ -56,6 +58,7 @@ const BATCH_CALLS = quick ? 1 : 5;
 const LATENCY_RATE = 200;
 const LATENCY_JOBS = quick ? 100 : 2_000;
 const WARMUP = quick ? 10 : 50;
+const ROUNDS = Math.max(1, Number(option('--rounds') ?? (quick ? 1 : 3)));
 
 interface Result {
   system: string;
@@ -72,6 +75,10 @@ interface Result {
   p50: number | null;
   p99: number | null;
   ratio: number | null;
+  /** Per-round ratios to leasehold NORMAL of the same round (set when results are combined). */
+  ratios: number[];
+  /** How many rounds measured this system (set when results are combined). */
+  rounds: number;
   /** Errors a library raised outside any awaited call (unhandled rejections, stray exceptions). */
   stray: string[];
 }
@@ -160,6 +167,8 @@ async function measure(system: System): Promise<Result> {
     p50: null,
     p99: null,
     ratio: null,
+    ratios: [],
+    rounds: 1,
     stray: [],
   };
   const skip = await timeboxed('service check', 15_000, () => system.check()).catch(messageOf);
@@ -266,7 +275,7 @@ function table(results: readonly Result[]): string {
   const body = results.map((r) =>
     r.status === 'skipped'
       ? `| ${r.system} | ${r.durability} | skipped | — | — | — | — | — |`
-      : `| ${r.system}${r.status === 'failed' ? ' (failed)' : ''} | ${r.durability} | ${rate(r.enqueueSingle)} | ${rate(r.enqueueBatch)} | ${rate(r.processed)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.ratio === null ? '—' : r.ratio.toFixed(2)} |`,
+      : `| ${r.system}${r.status === 'failed' ? ' (failed)' : ''} | ${r.durability} | ${rate(r.enqueueSingle)} | ${rate(r.enqueueBatch)} | ${rate(r.processed)} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.ratio === null ? '—' : r.ratio.toFixed(2)}${r.ratios.length > 1 ? ` (${Math.min(...r.ratios).toFixed(2)}–${Math.max(...r.ratios).toFixed(2)})` : ''} |`,
   );
   return [head, ...body].join('\n');
 }
@@ -278,14 +287,50 @@ console.log(
     .join(' ')}\n`,
 );
 
-const results: Result[] = [];
-for (const system of systems) {
-  if (interrupted) break;
-  results.push(await measure(system));
-  await sleep(500); // let the previous system's background work settle
+// Rounds: every system once per round, in the same order; each round's ratios are taken against
+// leasehold NORMAL of that round, and a system's row gives the medians over its rounds.
+const rounds: Result[][] = [];
+for (let round = 0; round < ROUNDS && !interrupted; round++) {
+  if (ROUNDS > 1) console.log(`\n# round ${round + 1} of ${ROUNDS}`);
+  const these: Result[] = [];
+  for (const system of systems) {
+    if (interrupted) break;
+    these.push(await measure(system));
+    await sleep(500); // let the previous system's background work settle
+  }
+  const base = these.find((r) => r.system === 'leasehold NORMAL')?.processed ?? null;
+  for (const r of these) r.ratio = base === null || r.processed === null ? null : r.processed / base;
+  rounds.push(these);
 }
+const results: Result[] = systems.map((system) => combine(rounds.flatMap((these) => these.filter((r) => r.system === system.name))));
 const baseline = results.find((r) => r.system === 'leasehold NORMAL')?.processed ?? null;
-for (const r of results) r.ratio = baseline === null || r.processed === null ? null : r.processed / baseline;
+
+/** One row from a system's rounds: medians of what they measured, every failure's reason kept. */
+function combine(measured: readonly Result[]): Result {
+  const first = measured[0];
+  if (first === undefined) throw new Error('a system with no measurement');
+  const ok = measured.filter((r) => r.status === 'ok');
+  const med = (pick: (r: Result) => number | null): number | null => {
+    const xs = ok.map(pick).filter((x): x is number => x !== null);
+    return xs.length === 0 ? null : median(xs);
+  };
+  const ratios = ok.map((r) => r.ratio).filter((x): x is number => x !== null);
+  const reasons = measured.map((r) => r.reason).filter((x): x is string => x !== null);
+  return {
+    ...first,
+    status: ok.length > 0 ? 'ok' : (measured.find((r) => r.status === 'failed')?.status ?? first.status),
+    reason: reasons.length === 0 ? null : [...new Set(reasons)].join('; '),
+    enqueueSingle: med((r) => r.enqueueSingle),
+    enqueueBatch: med((r) => r.enqueueBatch),
+    processed: med((r) => r.processed),
+    p50: med((r) => r.p50),
+    p99: med((r) => r.p99),
+    ratio: ratios.length === 0 ? null : median(ratios),
+    ratios,
+    rounds: ok.length,
+    stray: measured.flatMap((r) => r.stray),
+  };
+}
 
 console.log(`\n## leasehold and its peers${quick ? ' (smoke numbers)' : ''}\n`);
 console.log(table(results));
@@ -306,7 +351,7 @@ const rows: BenchRow[] = results.flatMap((r) =>
           unit: 'jobs/s',
           value: r.processed,
           ...(baseline === null || r.ratio === null ? {} : { baselineName: 'leasehold NORMAL', baseline, ratio: r.ratio }),
-          note: r.durability,
+          note: `${r.durability}; ${roundsNote(r.ratios)}`,
         },
       ],
 );
@@ -315,7 +360,7 @@ publish(
   quick ? 'compare-smoke' : 'compare',
   rows,
   {
-    parameters: { jobs: N, concurrency: CONCURRENCY, singles: SINGLES, singlesMaxMs: SINGLES_MAX_MS, batch: BATCH, batchCalls: BATCH_CALLS, latencyRate: LATENCY_RATE, latencyJobs: LATENCY_JOBS, warmup: WARMUP },
+    parameters: { rounds: ROUNDS, jobs: N, concurrency: CONCURRENCY, singles: SINGLES, singlesMaxMs: SINGLES_MAX_MS, batch: BATCH, batchCalls: BATCH_CALLS, latencyRate: LATENCY_RATE, latencyJobs: LATENCY_JOBS, warmup: WARMUP },
     loadavg: loadavg(),
     systems: results,
   },

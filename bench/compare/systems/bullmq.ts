@@ -98,6 +98,7 @@ export class BullmqSystem implements System {
   }
 
   async setup(): Promise<void> {
+    this.#done.reset();
     this.#queue = new Queue(QUEUE, { connection: await this.#client(), prefix: this.#prefix });
     await this.#queue.waitUntilReady();
   }

@@ -34,6 +34,7 @@ export class LeaseholdSystem implements System {
   }
 
   async setup(): Promise<void> {
+    this.#done.reset();
     this.#supervisor = createSupervisor({
       store: { sqlite: this.#ctx.file(`leasehold-${this.#synchronous}.db`), synchronous: this.#synchronous },
       handlers,

@@ -35,6 +35,7 @@ export class PlainjobSystem implements System {
   }
 
   async setup(): Promise<void> {
+    this.#done.reset();
     this.#db = new Database(this.#ctx.file('plainjob.db'));
     this.#queue = defineQueue({ connection: better(this.#db), logger: silentLogger });
   }
