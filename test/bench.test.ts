@@ -32,4 +32,23 @@ describe('benchmarks (smoke)', () => {
       }
     }, 180_000);
   }
+
+  it('bench:compare runs in rounds and every round of every system measures (SQLite systems: no service needed)', async () => {
+    using out = tempDir();
+    const script = fileURLToPath(new URL('../dist/bench/compare/compare.js', import.meta.url));
+    await run(process.execPath, [script, '--quick', '--rounds', '2', '--only', 'leasehold normal,plainjob', '--out', out.path], { timeout: 150_000 });
+    const files = readdirSync(out.path).filter((f) => f.endsWith('compare-smoke.json'));
+    expect(files).toHaveLength(1);
+    const result = JSON.parse(readFileSync(`${out.path}/${files[0] as string}`, 'utf8')) as {
+      rows: Array<{ variant: string; note?: string }>;
+      systems: Array<{ system: string; status: string; reason: string | null; rounds: number; ratios: number[] }>;
+    };
+    // A second round must start from zero (an adapter that kept counting from the first one
+    // mistook warm-up jobs for measured ones, and the round failed).
+    expect(result.systems.map((s) => [s.system, s.status, s.reason, s.rounds])).toEqual([
+      ['leasehold NORMAL', 'ok', null, 2],
+      ['plainjob 0.0.14', 'ok', null, 2],
+    ]);
+    for (const row of result.rows) expect(row.note).toContain('median of 2 rounds');
+  }, 180_000);
 });
