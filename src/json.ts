@@ -101,11 +101,14 @@ function check(value: unknown, path: Path, depth: number, ancestors: Set<object>
 /** `check` of a property or element: the common scalars inline, without building their path unless they fail. */
 function checkChild(child: unknown, up: Path, key: string | number, depth: number, ancestors: Set<object>, budget: { chars: number }, maxBytes: number): unknown {
   if (typeof child === 'string') {
-    budget.chars += child.length;
-    if (budget.chars <= maxBytes) return child;
+    if (budget.chars + child.length <= maxBytes) {
+      budget.chars += child.length;
+      return child;
+    }
   } else if (typeof child === 'boolean' || (typeof child === 'number' && Number.isFinite(child))) {
     return child;
   }
+  // Anything else, and a string over the limit (check() counts it and names it).
   return check(child, { up, key }, depth + 1, ancestors, budget, maxBytes);
 }
 

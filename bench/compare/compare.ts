@@ -318,7 +318,7 @@ function combine(measured: readonly Result[]): Result {
   const reasons = measured.map((r) => r.reason).filter((x): x is string => x !== null);
   return {
     ...first,
-    status: ok.length > 0 ? 'ok' : (measured.find((r) => r.status === 'failed')?.status ?? first.status),
+    status: ok.length > 0 ? 'ok' : measured.some((r) => r.status === 'failed') ? 'failed' : first.status,
     reason: reasons.length === 0 ? null : [...new Set(reasons)].join('; '),
     enqueueSingle: med((r) => r.enqueueSingle),
     enqueueBatch: med((r) => r.enqueueBatch),

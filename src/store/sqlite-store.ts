@@ -165,6 +165,14 @@ type LeasedDetailsRow = [
   payload: string | null,
 ];
 
+/** The state the job machine gives a new job on ENQUEUE, with `pendingDeps` unfinished dependencies. */
+function enqueuedState(job: NewJob, pendingDeps: number): JobState {
+  const context: JobContext = { attempts: 0, maxAttempts: job.retry.maxAttempts, escalateAfter: job.escalateAfter, pendingDeps, onDepFailure: job.onDepFailure };
+  const created = jobLifecycle.next(jobLifecycle.initialState, context, { type: 'ENQUEUE' });
+  if (created === undefined) throw new Error('job machine: ENQUEUE is not handled in the initial state');
+  return created.state;
+}
+
 function contextOf(row: GuardRow): JobContext {
   return {
     attempts: row.attempts,
@@ -687,10 +695,9 @@ export class SqliteStore implements Store {
     const states: JobState[] = [];
     for (const i of indexes) {
       const job = prepared[i] as NewJob;
-      const created = jobLifecycle.next(jobLifecycle.initialState, { attempts: 0, maxAttempts: job.retry.maxAttempts, escalateAfter: job.escalateAfter, pendingDeps: 0, onDepFailure: job.onDepFailure }, { type: 'ENQUEUE' });
-      if (created === undefined) throw new Error('job machine: ENQUEUE is not handled in the initial state');
-      states.push(created.state);
-      rows.push(job.queue, job.name, created.state, job.priority, job.runAt, now, now, job.retry.maxAttempts, this.#policyId(job.retrySpec), job.timeoutMs, job.onDepFailure, job.escalateAfter, job.escalateTo);
+      const state = enqueuedState(job, 0);
+      states.push(state);
+      rows.push(job.queue, job.name, state, job.priority, job.runAt, now, now, job.retry.maxAttempts, this.#policyId(job.retrySpec), job.timeoutMs, job.onDepFailure, job.escalateAfter, job.escalateTo);
     }
     const last = Number(s.insertJobChunk.run(rows).lastInsertRowid);
     const first = last - indexes.length + 1;
@@ -739,20 +746,12 @@ export class SqliteStore implements Store {
       if (row.state !== 'done') unfinished++;
       if (row.state === 'error' || row.state === 'cancelled' || row.state === 'skipped' || row.state === 'escalated') failedDep ??= id;
     }
-    const context: JobContext = {
-      attempts: 0,
-      maxAttempts: job.retry.maxAttempts,
-      escalateAfter: job.escalateAfter,
-      pendingDeps: unfinished,
-      onDepFailure: job.onDepFailure,
-    };
-    const created = jobLifecycle.next(jobLifecycle.initialState, context, { type: 'ENQUEUE' });
-    if (created === undefined) throw new Error('job machine: ENQUEUE is not handled in the initial state');
+    const created = enqueuedState(job, unfinished);
     const info = s.insertJob.run(
       job.queue,
       job.name,
       job.key,
-      created.state,
+      created,
       job.priority,
       job.runAt,
       now,
@@ -773,7 +772,7 @@ export class SqliteStore implements Store {
     const id = Number(info.lastInsertRowid);
     s.insertPayload.run(id, job.payloadText);
     for (const dep of deps) s.insertDep.run(id, dep);
-    let state = created.state;
+    let state = created;
     if (failedDep !== null) {
       state = this.#applyGuarded(id, 'DEP_FAILED', now, { error: dependencyError(failedDep) });
       this.#failDependents([id], now);
