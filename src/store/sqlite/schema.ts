@@ -23,38 +23,9 @@
  * triple or that does not count its history entry, and write that entry in the same statement.
  */
 
-/** One migration: its number and its SQL. */
-export interface Migration {
-  readonly version: number;
-  readonly description: string;
-  readonly sql: string;
-}
+// Pieces of the schema that a later migration restates (version 3 rebuilds `jobs`): written once.
 
-/** The migrations, in order. Never edit a released migration: add a new one. */
-export const MIGRATIONS: readonly Migration[] = [
-  {
-    version: 1,
-    description: 'jobs, payloads, policies, queues, dependencies, history, transition guard',
-    sql: `
-CREATE TABLE queues (
-  name TEXT PRIMARY KEY
-) WITHOUT ROWID;
-
--- Open connections, by process: a row left by a process that no longer runs means it did not
--- close the store (a crash), and the next open runs PRAGMA quick_check.
-CREATE TABLE connections (
-  id        INTEGER PRIMARY KEY,
-  host      TEXT    NOT NULL,
-  pid       INTEGER NOT NULL,
-  opened_at INTEGER NOT NULL
-);
-
-CREATE TABLE policies (
-  id   INTEGER PRIMARY KEY,
-  spec TEXT NOT NULL UNIQUE
-);
-
-CREATE TABLE jobs (
+const JOBS_TABLE_V1 = `CREATE TABLE jobs (
   id               INTEGER PRIMARY KEY AUTOINCREMENT,
   queue            TEXT    NOT NULL,
   name             TEXT    NOT NULL,
@@ -86,13 +57,95 @@ CREATE TABLE jobs (
   progress         TEXT,
   events           INTEGER NOT NULL DEFAULT 0
 );
-CREATE UNIQUE INDEX jobs_key ON jobs (key) WHERE key IS NOT NULL;
+`;
+
+const JOBS_INDEXES = `CREATE UNIQUE INDEX jobs_key ON jobs (key) WHERE key IS NOT NULL;
 CREATE INDEX jobs_due ON jobs (queue, priority, run_at, id, name) WHERE state = 'queued';
 CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE state IN ('leased','running');
 CREATE INDEX jobs_blocked ON jobs (queue) WHERE state = 'blocked';
 CREATE INDEX jobs_escalated_from ON jobs (escalated_from) WHERE escalated_from IS NOT NULL;
 
-CREATE TABLE job_payloads (
+`;
+
+const STATE_GUARD = `CREATE TRIGGER jobs_state_guard BEFORE UPDATE OF state ON jobs
+WHEN NEW.events <> OLD.events + 1
+  OR NOT EXISTS (SELECT 1 FROM job_transitions WHERE from_state = OLD.state AND event = NEW.last_event AND to_state = NEW.state)
+BEGIN SELECT RAISE(ABORT, 'ERR_INVALID_TRANSITION'); END;
+
+`;
+
+const HISTORY_V1 = `CREATE TRIGGER jobs_state_history AFTER UPDATE OF state ON jobs
+BEGIN
+  INSERT INTO job_events (job_id, seq, at, event, from_state, to_state, attempt, lease_token, owner, error)
+  VALUES (NEW.id, NEW.events, NEW.updated_at, NEW.last_event, OLD.state, NEW.state, NEW.attempts, NEW.lease_token,
+          COALESCE(NEW.lease_owner, OLD.lease_owner),
+          CASE WHEN NEW.last_event IN ('FAIL', 'LEASE_EXPIRED', 'DEP_FAILED') THEN NEW.last_error END);
+END;
+`;
+
+const INSERT_GUARD_V2 = `CREATE TRIGGER jobs_insert_guard BEFORE INSERT ON jobs
+WHEN NEW.events <> 0
+  OR NEW.last_event <> 'ENQUEUE'
+  OR NOT EXISTS (SELECT 1 FROM job_transitions WHERE from_state = 'queued' AND event = 'ENQUEUE' AND to_state = NEW.state)
+BEGIN SELECT RAISE(ABORT, 'ERR_INVALID_TRANSITION'); END;
+`;
+
+/**
+ * Version 3: the same `jobs` table, its state CHECK spelled as comparisons. SQLite evaluates an
+ * IN list of more than two constants through a transient B-tree (built per statement, probed per
+ * row); in the history trigger it was built again for every row. Both cost ~30% of the store's
+ * lease+start+complete at batch 100 (measured: 28.7 → 20.2 µs per job).
+ */
+const STATE_CHECK_V1 = "CHECK (state IN ('queued','blocked','leased','running','done','skipped','error','escalated','cancelled'))";
+const STATE_CHECK_V3 =
+  "CHECK (state = 'queued' OR state = 'blocked' OR state = 'leased' OR state = 'running' OR state = 'done'\n" +
+  "                                  OR state = 'skipped' OR state = 'error' OR state = 'escalated' OR state = 'cancelled')";
+const JOBS_TABLE_V3 = replaceOnce(JOBS_TABLE_V1, STATE_CHECK_V1, STATE_CHECK_V3);
+
+const HISTORY_V3 = replaceOnce(
+  HISTORY_V1,
+  "CASE WHEN NEW.last_event IN ('FAIL', 'LEASE_EXPIRED', 'DEP_FAILED') THEN NEW.last_error END",
+  "CASE WHEN NEW.last_event = 'FAIL' OR NEW.last_event = 'LEASE_EXPIRED' OR NEW.last_event = 'DEP_FAILED' THEN NEW.last_error END",
+);
+
+function replaceOnce(text: string, from: string, to: string): string {
+  const at = text.indexOf(from);
+  if (at < 0 || text.includes(from, at + 1)) throw new Error(`schema: expected exactly one ${from}`);
+  return text.slice(0, at) + to + text.slice(at + from.length);
+}
+
+/** One migration: its number and its SQL. */
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly sql: string;
+}
+
+/** The migrations, in order. Never edit a released migration: add a new one. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'jobs, payloads, policies, queues, dependencies, history, transition guard',
+    sql: `
+CREATE TABLE queues (
+  name TEXT PRIMARY KEY
+) WITHOUT ROWID;
+
+-- Open connections, by process: a row left by a process that no longer runs means it did not
+-- close the store (a crash), and the next open runs PRAGMA quick_check.
+CREATE TABLE connections (
+  id        INTEGER PRIMARY KEY,
+  host      TEXT    NOT NULL,
+  pid       INTEGER NOT NULL,
+  opened_at INTEGER NOT NULL
+);
+
+CREATE TABLE policies (
+  id   INTEGER PRIMARY KEY,
+  spec TEXT NOT NULL UNIQUE
+);
+
+${JOBS_TABLE_V1}${JOBS_INDEXES}CREATE TABLE job_payloads (
   job_id  INTEGER PRIMARY KEY,
   payload TEXT NOT NULL
 );
@@ -130,19 +183,7 @@ WHEN NEW.events <> 0
   OR NOT EXISTS (SELECT 1 FROM job_transitions WHERE from_state = 'queued' AND event = NEW.last_event AND to_state = NEW.state)
 BEGIN SELECT RAISE(ABORT, 'ERR_INVALID_TRANSITION'); END;
 
-CREATE TRIGGER jobs_state_guard BEFORE UPDATE OF state ON jobs
-WHEN NEW.events <> OLD.events + 1
-  OR NOT EXISTS (SELECT 1 FROM job_transitions WHERE from_state = OLD.state AND event = NEW.last_event AND to_state = NEW.state)
-BEGIN SELECT RAISE(ABORT, 'ERR_INVALID_TRANSITION'); END;
-
-CREATE TRIGGER jobs_state_history AFTER UPDATE OF state ON jobs
-BEGIN
-  INSERT INTO job_events (job_id, seq, at, event, from_state, to_state, attempt, lease_token, owner, error)
-  VALUES (NEW.id, NEW.events, NEW.updated_at, NEW.last_event, OLD.state, NEW.state, NEW.attempts, NEW.lease_token,
-          COALESCE(NEW.lease_owner, OLD.lease_owner),
-          CASE WHEN NEW.last_event IN ('FAIL', 'LEASE_EXPIRED', 'DEP_FAILED') THEN NEW.last_error END);
-END;
-`,
+${STATE_GUARD}${HISTORY_V1}`,
   },
   {
     version: 2,
@@ -151,12 +192,23 @@ END;
     // (a job born `leased` by LEASE, or `cancelled` by CANCEL): only ENQUEUE creates a job.
     sql: `
 DROP TRIGGER jobs_insert_guard;
-CREATE TRIGGER jobs_insert_guard BEFORE INSERT ON jobs
-WHEN NEW.events <> 0
-  OR NEW.last_event <> 'ENQUEUE'
-  OR NOT EXISTS (SELECT 1 FROM job_transitions WHERE from_state = 'queued' AND event = 'ENQUEUE' AND to_state = NEW.state)
-BEGIN SELECT RAISE(ABORT, 'ERR_INVALID_TRANSITION'); END;
-`,
+${INSERT_GUARD_V2}`,
+  },
+  {
+    version: 3,
+    description: 'jobs rebuilt: state CHECK and history trigger without IN lists (speed)',
+    // SQLite cannot alter a CHECK: the table is rebuilt (its rows, ids and AUTOINCREMENT
+    // high-water mark kept; indexes and triggers are dropped with the old table and made again).
+    sql: `
+${JOBS_TABLE_V3.replace('CREATE TABLE jobs (', 'CREATE TABLE jobs_v3 (')}
+INSERT INTO jobs_v3 SELECT * FROM jobs;
+DELETE FROM sqlite_sequence WHERE name = 'jobs_v3';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs_v3', seq FROM sqlite_sequence WHERE name = 'jobs';
+DROP TABLE jobs;
+ALTER TABLE jobs_v3 RENAME TO jobs;
+
+${JOBS_INDEXES}${INSERT_GUARD_V2}
+${STATE_GUARD}${HISTORY_V3}`,
   },
 ];
 
