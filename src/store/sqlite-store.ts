@@ -227,6 +227,7 @@ export class SqliteStore implements Store {
 
   readonly #s: ReturnType<SqliteStore['prepareStatements']>;
   readonly #leaseStatements = new Map<string, Statement>();
+  readonly #insertChunkStatements = new Map<number, { jobs: Statement; payloads: Statement }>();
   readonly #start: FencedBatch;
   readonly #complete: FencedBatch;
   readonly #skip: FencedBatch;
@@ -291,11 +292,6 @@ export class SqliteStore implements Store {
          ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING`,
       ),
       insertPayload: db.prepare('INSERT INTO job_payloads (job_id, payload) VALUES (?, ?)'),
-      insertJobChunk: db.prepare(
-        `INSERT INTO jobs (queue, name, state, priority, run_at, created_at, updated_at, max_attempts, policy, timeout_ms, on_dep_failure, escalate_after, escalate_to, last_event)
-         VALUES ${Array.from({ length: INSERT_CHUNK }, () => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ENQUEUE')").join(', ')}`,
-      ),
-      insertPayloadChunk: db.prepare(`INSERT INTO job_payloads (job_id, payload) VALUES ${Array.from({ length: INSERT_CHUNK }, () => '(?, ?)').join(', ')}`),
       registerQueue: db.prepare('INSERT OR IGNORE INTO queues (name) VALUES (?)'),
       allQueues: db.prepare('SELECT name FROM queues ORDER BY name').pluck(),
       internPolicy: db.prepare('INSERT INTO policies (spec) VALUES (?) ON CONFLICT (spec) DO UPDATE SET spec = spec RETURNING id').pluck(),
@@ -659,13 +655,13 @@ export class SqliteStore implements Store {
       const now = this.#clock.now();
       this.#registerQueues(prepared);
       const out = new Array<EnqueuedJob>(prepared.length);
-      // Jobs without a key or dependencies (the common bulk load) go in multi-row INSERTs of
+      // Jobs without a key or dependencies (the common bulk load) go in multi-row INSERTs of up to
       // INSERT_CHUNK rows, in input order; the others one by one, in input order too.
       let run: number[] = [];
       const flushRun = (): void => {
         for (let start = 0; start < run.length; start += INSERT_CHUNK) {
           const chunk = run.slice(start, start + INSERT_CHUNK);
-          if (chunk.length < INSERT_CHUNK) for (const i of chunk) out[i] = this.#insert(prepared[i] as NewJob, `jobs[${i}]`, now, null);
+          if (chunk.length === 1) out[chunk[0] as number] = this.#insert(prepared[chunk[0] as number] as NewJob, `jobs[${chunk[0] as number}]`, now, null);
           else this.#insertChunk(chunk, prepared, now, out);
         }
         run = [];
@@ -685,12 +681,11 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Inserts INSERT_CHUNK plain jobs (no key, no dependencies) with two statements, one for the
-   * rows and one for the payloads. The ids are consecutive: AUTOINCREMENT numbers the rows of one
-   * statement in order, and this connection holds the write lock.
+   * Inserts 2 to INSERT_CHUNK plain jobs (no key, no dependencies) with two statements, one for
+   * the rows and one for the payloads. The ids are consecutive: AUTOINCREMENT numbers the rows of
+   * one statement in order, and this connection holds the write lock.
    */
   #insertChunk(indexes: readonly number[], prepared: readonly NewJob[], now: number, out: EnqueuedJob[]): void {
-    const s = this.#s;
     const rows: unknown[] = [];
     const states: JobState[] = [];
     for (const i of indexes) {
@@ -699,7 +694,8 @@ export class SqliteStore implements Store {
       states.push(state);
       rows.push(job.queue, job.name, state, job.priority, job.runAt, now, now, job.retry.maxAttempts, this.#policyId(job.retrySpec), job.timeoutMs, job.onDepFailure, job.escalateAfter, job.escalateTo);
     }
-    const last = Number(s.insertJobChunk.run(rows).lastInsertRowid);
+    const statements = this.#chunkStatements(indexes.length);
+    const last = Number(statements.jobs.run(rows).lastInsertRowid);
     const first = last - indexes.length + 1;
     const payloads: unknown[] = [];
     indexes.forEach((i, k) => {
@@ -707,7 +703,23 @@ export class SqliteStore implements Store {
       payloads.push(first + k, job.payloadText);
       out[i] = { id: first + k, name: job.name, queue: job.queue, state: states[k] as JobState, key: null, duplicate: false };
     });
-    s.insertPayloadChunk.run(payloads);
+    statements.payloads.run(payloads);
+  }
+
+  /** The two multi-row INSERTs of `#insertChunk` for `rows` rows, prepared on first use. */
+  #chunkStatements(rows: number): { jobs: Statement; payloads: Statement } {
+    let statements = this.#insertChunkStatements.get(rows);
+    if (statements === undefined) {
+      statements = {
+        jobs: this.#db.prepare(
+          `INSERT INTO jobs (queue, name, state, priority, run_at, created_at, updated_at, max_attempts, policy, timeout_ms, on_dep_failure, escalate_after, escalate_to, last_event)
+           VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ENQUEUE')").join(', ')}`,
+        ),
+        payloads: this.#db.prepare(`INSERT INTO job_payloads (job_id, payload) VALUES ${Array.from({ length: rows }, () => '(?, ?)').join(', ')}`),
+      };
+      this.#insertChunkStatements.set(rows, statements);
+    }
+    return statements;
   }
 
   #registerQueues(jobs: readonly NewJob[]): void {
