@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { taskCount } from '../../actors/supervisor.actor.js';
 import { testSupervisor } from '../helpers/supervisor.js';
 
 describe('supervisor', () => {
@@ -70,5 +71,15 @@ describe('supervisor', () => {
       `job.done:${id}`,
     ]);
     expect((await t.inspect().get(id))?.progress).toEqual({ pct: 90 });
+  });
+
+  it('sends a thread its share of the slots in one message, split across threads only past one share', () => {
+    const c8 = { threads: 2, concurrency: 8, maxJobsPerTask: 16 };
+    expect([1, 2, 3, 4, 5, 8].map((n) => taskCount(n, c8))).toEqual([1, 1, 1, 1, 2, 2]);
+    const c64 = { threads: 2, concurrency: 64, maxJobsPerTask: 16 };
+    expect([1, 16, 17, 32, 64].map((n) => taskCount(n, c64))).toEqual([1, 1, 2, 2, 4]);
+    // One slot per thread: every job in its own message, as many as threads at once.
+    expect([1, 2, 3].map((n) => taskCount(n, { threads: 2, concurrency: 2, maxJobsPerTask: 16 }))).toEqual([1, 2, 2]);
+    expect(taskCount(5, { threads: 1, concurrency: 1, maxJobsPerTask: 4 })).toBe(2);
   });
 });
