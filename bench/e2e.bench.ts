@@ -3,7 +3,9 @@
  *
  * - throughput: N no-op jobs enqueued, then drained, at concurrency 1, 8 and 64 on 2 threads,
  *   with synchronous NORMAL and FULL; baseline: N raw `piscina.run()` no-op tasks with as many in
- *   flight, default pool options, same threads.
+ *   flight, default pool options, same threads. A second baseline runs raw Piscina as leasehold's
+ *   pool is set (concurrency / threads tasks at once in each thread, pipelined): with one task at
+ *   a time per thread, raw Piscina waits a round trip per task, so this one is the higher ceiling.
  * - latency: enqueue→start on an idle supervisor, one job at a time (p50, p99).
  *
  * Every scenario runs `--rounds` times (3 by default), baseline and subjects interleaved within
@@ -28,18 +30,25 @@ const rows: BenchRow[] = [];
 
 try {
   for (const concurrency of [1, 8, 64]) {
+    const poolThreads = Math.min(threads, concurrency);
+    const perThread = Math.ceil(concurrency / poolThreads);
     const raws: number[] = [];
+    const pipelinedRaws: number[] = [];
     const rates = { NORMAL: [] as number[], FULL: [] as number[] };
     const ratios = { NORMAL: [] as number[], FULL: [] as number[] };
+    const pipelinedRatios = { NORMAL: [] as number[], FULL: [] as number[] };
     for (let round = 0; round < rounds; round++) {
-      const raw = await rawPiscina(N, concurrency, Math.min(threads, concurrency));
+      const raw = await rawPiscina(N, concurrency, poolThreads);
+      const pipelined = await rawPiscina(N, concurrency, poolThreads, perThread);
       raws.push(raw);
+      pipelinedRaws.push(pipelined);
       for (const synchronous of ['NORMAL', 'FULL'] as const) {
-        const supervisor = benchSupervisor(dir, { synchronous, concurrency, threads: Math.min(threads, concurrency) });
+        const supervisor = benchSupervisor(dir, { synchronous, concurrency, threads: poolThreads });
         const rate = await drainRate(supervisor, N);
         await supervisor.stop();
         rates[synchronous].push(rate);
         ratios[synchronous].push(rate / raw);
+        pipelinedRatios[synchronous].push(rate / pipelined);
       }
     }
     for (const synchronous of ['NORMAL', 'FULL'] as const) {
@@ -52,6 +61,16 @@ try {
         baseline: median(raws),
         ratio: median(ratios[synchronous]),
         note: roundsNote(ratios[synchronous]),
+      });
+      rows.push({
+        scenario: `end-to-end, ${N.toLocaleString('en-US')} no-op jobs, concurrency ${concurrency}`,
+        variant: `synchronous=${synchronous}, vs pipelined raw`,
+        unit: 'jobs/s',
+        value: median(rates[synchronous]),
+        baselineName: `raw piscina.run(), ${perThread} at once per thread`,
+        baseline: median(pipelinedRaws),
+        ratio: median(pipelinedRatios[synchronous]),
+        note: roundsNote(pipelinedRatios[synchronous]),
       });
     }
   }

@@ -22,12 +22,21 @@ export function scratch(prefix = 'leasehold-bench-'): { file: (name: string) => 
   return { file: (name) => join(dir, `${n++}-${name}`), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Raw Piscina: `count` no-op tasks with `inFlight` outstanding at a time, on `threads` threads (default pool options). */
-export async function rawPiscina(count: number, inFlight: number, threads: number): Promise<number> {
+/**
+ * Raw Piscina: `count` no-op tasks with `inFlight` outstanding at a time, on `threads` threads;
+ * default pool options (one task at a time per thread), or `tasksPerThread` running at once in
+ * each thread (`concurrentTasksPerWorker`, as leasehold's pool sets it: concurrency / threads).
+ */
+export async function rawPiscina(count: number, inFlight: number, threads: number, tasksPerThread?: number): Promise<number> {
   const dir = scratch();
   const file = dir.file('noop-task.mjs');
   writeFileSync(file, 'export default function () { return null; }\n');
-  const pool = new Piscina({ filename: file, minThreads: threads, maxThreads: threads });
+  const pool = new Piscina({
+    filename: file,
+    minThreads: threads,
+    maxThreads: threads,
+    ...(tasksPerThread === undefined ? {} : { concurrentTasksPerWorker: tasksPerThread }),
+  });
   await Promise.all(Array.from({ length: 200 }, () => pool.run(null)));
   const start = performance.now();
   let issued = 0;
