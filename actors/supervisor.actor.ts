@@ -1041,7 +1041,6 @@ export class Supervisor implements AsyncDisposable {
   }
 }
 
-/** The key of one lease of one job. */
 /**
  * How many thread messages carry `jobs` jobs. A thread's share of the slots goes in one message:
  * jobs are split across threads only when there is more than one share (at concurrency 8 on 2
@@ -1053,6 +1052,7 @@ export function taskCount(jobs: number, opts: { readonly threads: number; readon
   return Math.max(Math.min(opts.threads, Math.ceil(jobs / share)), Math.ceil(jobs / opts.maxJobsPerTask));
 }
 
+/** The key of one lease of one job. */
 function leaseKey(id: JobId, token: number): string {
   return `${id}:${token}`;
 }

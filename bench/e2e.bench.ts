@@ -18,7 +18,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { benchSupervisor, drainRate, idleLatency, percentiles, rawPiscina, scratch } from './harness.js';
-import { argOf, median, publish, roundsNote, type BenchRow } from './report.js';
+import { argOf, publish, roundsRow, type BenchRow } from './report.js';
 
 const quick = process.argv.includes('--quick');
 const outDir = argOf('--out');
@@ -35,43 +35,25 @@ try {
     const raws: number[] = [];
     const pipelinedRaws: number[] = [];
     const rates = { NORMAL: [] as number[], FULL: [] as number[] };
-    const ratios = { NORMAL: [] as number[], FULL: [] as number[] };
-    const pipelinedRatios = { NORMAL: [] as number[], FULL: [] as number[] };
     for (let round = 0; round < rounds; round++) {
-      const raw = await rawPiscina(N, concurrency, poolThreads);
-      const pipelined = await rawPiscina(N, concurrency, poolThreads, perThread);
-      raws.push(raw);
-      pipelinedRaws.push(pipelined);
+      raws.push(await rawPiscina(N, concurrency, poolThreads));
+      pipelinedRaws.push(await rawPiscina(N, concurrency, poolThreads, perThread));
       for (const synchronous of ['NORMAL', 'FULL'] as const) {
         const supervisor = benchSupervisor(dir, { synchronous, concurrency, threads: poolThreads });
-        const rate = await drainRate(supervisor, N);
+        rates[synchronous].push(await drainRate(supervisor, N));
         await supervisor.stop();
-        rates[synchronous].push(rate);
-        ratios[synchronous].push(rate / raw);
-        pipelinedRatios[synchronous].push(rate / pipelined);
       }
     }
+    const scenario = `end-to-end, ${N.toLocaleString('en-US')} no-op jobs, concurrency ${concurrency}`;
     for (const synchronous of ['NORMAL', 'FULL'] as const) {
-      rows.push({
-        scenario: `end-to-end, ${N.toLocaleString('en-US')} no-op jobs, concurrency ${concurrency}`,
-        variant: `synchronous=${synchronous}`,
-        unit: 'jobs/s',
-        value: median(rates[synchronous]),
-        baselineName: 'raw piscina.run()',
-        baseline: median(raws),
-        ratio: median(ratios[synchronous]),
-        note: roundsNote(ratios[synchronous]),
-      });
-      rows.push({
-        scenario: `end-to-end, ${N.toLocaleString('en-US')} no-op jobs, concurrency ${concurrency}`,
-        variant: `synchronous=${synchronous}, vs pipelined raw`,
-        unit: 'jobs/s',
-        value: median(rates[synchronous]),
-        baselineName: `raw piscina.run(), ${perThread} at once per thread`,
-        baseline: median(pipelinedRaws),
-        ratio: median(pipelinedRatios[synchronous]),
-        note: roundsNote(pipelinedRatios[synchronous]),
-      });
+      rows.push(roundsRow({ scenario, variant: `synchronous=${synchronous}`, unit: 'jobs/s', baselineName: 'raw piscina.run()' }, rates[synchronous], raws));
+      rows.push(
+        roundsRow(
+          { scenario, variant: `synchronous=${synchronous}, vs pipelined raw`, unit: 'jobs/s', baselineName: `raw piscina.run(), ${perThread} at once per thread` },
+          rates[synchronous],
+          pipelinedRaws,
+        ),
+      );
     }
   }
   for (const synchronous of ['NORMAL', 'FULL'] as const) {

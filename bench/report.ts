@@ -38,6 +38,19 @@ export function roundsNote(ratios: readonly number[]): string {
   return ratios.length < 2 ? '1 round' : `median of ${ratios.length} rounds; ratio ${Math.round(Math.min(...ratios) * 100)}–${Math.round(Math.max(...ratios) * 100)}%`;
 }
 
+/**
+ * A row measured in rounds against a baseline measured in the same rounds: medians of both, and
+ * the median and range of the per-round ratios (round i's value over round i's baseline).
+ */
+export function roundsRow(
+  row: { readonly scenario: string; readonly variant: string; readonly unit: string; readonly baselineName: string },
+  values: readonly number[],
+  baselines: readonly number[],
+): BenchRow {
+  const ratios = values.map((v, i) => v / (baselines[i] ?? Number.NaN));
+  return { ...row, value: median(values), baseline: median(baselines), ratio: median(ratios), note: roundsNote(ratios) };
+}
+
 /** The machine a run happened on. */
 export function machineInfo(): Record<string, unknown> {
   return {

@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { Bench } from 'tinybench';
 import { createSqliteStore, type SqliteStore } from '../src/store/sqlite-store.js';
 import type { LeasedJob } from '../src/store/store.js';
-import { argOf, median, publish, roundsNote, type BenchRow } from './report.js';
+import { argOf, publish, roundsRow, type BenchRow } from './report.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -182,10 +182,7 @@ for (const sync of ['NORMAL', 'FULL'] as const) {
     [`lease+complete x100 ${sync}`, `raw claim+ack x100 ${sync}`, 'lease+complete, batch 100'],
   ] as const) {
     const compare = (baselineTask: string, variant: string, baselineName: string): void => {
-      const values = rates.get(ours) ?? [];
-      const baselines = rates.get(baselineTask) ?? [];
-      const ratios = values.map((v, i) => v / (baselines[i] ?? Number.NaN));
-      rows.push({ scenario: label, variant, unit: 'jobs/s', value: median(values), baselineName, baseline: median(baselines), ratio: median(ratios), note: roundsNote(ratios) });
+      rows.push(roundsRow({ scenario: label, variant, unit: 'jobs/s', baselineName }, rates.get(ours) ?? [], rates.get(baselineTask) ?? []));
     };
     compare(raw, `synchronous=${sync}`, 'raw better-sqlite3');
     if (ours.startsWith('lease+complete')) {

@@ -659,11 +659,7 @@ export class SqliteStore implements Store {
       // INSERT_CHUNK rows, in input order; the others one by one, in input order too.
       let run: number[] = [];
       const flushRun = (): void => {
-        for (let start = 0; start < run.length; start += INSERT_CHUNK) {
-          const chunk = run.slice(start, start + INSERT_CHUNK);
-          if (chunk.length === 1) out[chunk[0] as number] = this.#insert(prepared[chunk[0] as number] as NewJob, `jobs[${chunk[0] as number}]`, now, null);
-          else this.#insertChunk(chunk, prepared, now, out);
-        }
+        for (let start = 0; start < run.length; start += INSERT_CHUNK) this.#insertChunk(run.slice(start, start + INSERT_CHUNK), prepared, now, out);
         run = [];
       };
       for (let i = 0; i < prepared.length; i++) {
@@ -681,7 +677,7 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Inserts 2 to INSERT_CHUNK plain jobs (no key, no dependencies) with two statements, one for
+   * Inserts up to INSERT_CHUNK plain jobs (no key, no dependencies) with two statements, one for
    * the rows and one for the payloads. The ids are consecutive: AUTOINCREMENT numbers the rows of
    * one statement in order, and this connection holds the write lock.
    */
