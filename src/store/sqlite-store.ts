@@ -125,6 +125,9 @@ const stateIn = (states: readonly string[], column = 'state'): string =>
 
 const LEASED_SQL = stateIn(LEASED_STATES);
 
+/** What SUCCEED writes besides the state. */
+const COMPLETE_SETS = 'result = r.extra, finished_at = @now, lease_owner = NULL, lease_expires_at = NULL';
+
 /** A prepared, fenced, unconditional transition over a JSON batch. */
 interface FencedBatch {
   readonly stmt: Statement;
@@ -230,6 +233,8 @@ export class SqliteStore implements Store {
   readonly #insertChunkStatements = new Map<number, { jobs: Statement; payloads: Statement }>();
   readonly #start: FencedBatch;
   readonly #complete: FencedBatch;
+  /** START and SUCCEED in one write, for jobs whose start and result are settled together. */
+  readonly #startComplete: FencedBatch;
   readonly #skip: FencedBatch;
 
   constructor(options: SqliteStoreOptions) {
@@ -271,7 +276,8 @@ export class SqliteStore implements Store {
       throw this.#mapError(error);
     }
     this.#start = this.#fencedBatch('START', 'started_at = @now');
-    this.#complete = this.#fencedBatch('SUCCEED', 'result = r.extra, finished_at = @now, lease_owner = NULL, lease_expires_at = NULL');
+    this.#complete = this.#fencedBatch('SUCCEED', COMPLETE_SETS);
+    this.#startComplete = this.#fencedBatch('SUCCEED', `started_at = @now, ${COMPLETE_SETS}`, true);
     this.#skip = this.#fencedBatch('SKIP', 'skip_reason = r.extra, finished_at = @now, lease_owner = NULL, lease_expires_at = NULL');
   }
 
@@ -475,13 +481,18 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
-  #fencedBatch(event: JobEvent['type'], extraSets: string): FencedBatch {
-    const from = statesHandling(event);
-    const targets = new Set(from.map((s) => unconditionalTarget(s, event)));
-    if (targets.size !== 1) throw new Error(`job machine: ${event} does not lead to one state`);
+  /**
+   * The fenced write of `event` over a JSON batch of `[id, token, extra]`. With `afterStart`, the
+   * write records a START and then `event` (schema version 4: `events + 2`, both history entries):
+   * it applies to the states START leaves to a state that handles `event`.
+   */
+  #fencedBatch(event: JobEvent['type'], extraSets: string, afterStart = false): FencedBatch {
+    const from = afterStart ? statesHandling('START').filter((s) => jobLifecycle.handles(unconditionalTarget(s, 'START'), event)) : statesHandling(event);
+    const targets = new Set(from.map((s) => unconditionalTarget(afterStart ? unconditionalTarget(s, 'START') : s, event)));
+    if (targets.size !== 1) throw new Error(`job machine: ${afterStart ? 'START then ' : ''}${event} does not lead to one state`);
     const to = [...targets][0] as JobState;
     const stmt = this.#db.prepare(
-      `UPDATE jobs SET state = '${to}', last_event = '${event}', events = events + 1, updated_at = @now, ${extraSets}
+      `UPDATE jobs SET state = '${to}', last_event = '${event}', events = events + ${afterStart ? 2 : 1}, updated_at = @now, ${extraSets}
        FROM (SELECT value ->> 0 AS id, value ->> 1 AS token, value ->> 2 AS extra FROM json_each(@items)) AS r
        WHERE jobs.id = r.id AND jobs.lease_token = r.token AND ${stateIn(from, 'jobs.state')}
        RETURNING jobs.id, jobs.lease_token`,
@@ -921,9 +932,13 @@ export class SqliteStore implements Store {
     return this.#write(() => {
       const now = this.#clock.now();
       // Each kind in turn; its rejections report the job's state once that kind is applied.
-      const start = this.#finalState(this.#runFenced(this.#start, batch.start ?? [], () => null, now));
+      const completeText = (_: CompleteItem, i: number): string => completeTexts[i] ?? 'null';
+      // Jobs started and finished since the last settle: START and SUCCEED in one write each.
+      const both = this.#startedAndCompleted(batch);
+      const together = this.#fencedWrite(this.#startComplete, both.items.map((it, k) => [it.id, it.token, completeText(it, both.indexes[k] as number)]), now);
+      const start = this.#finalState(this.#runFenced(this.#start, batch.start ?? [], () => null, now, together));
       const progress = this.#finalState(this.#applyProgress(batch.progress ?? [], progressTexts));
-      const complete = this.#finalState(this.#runFenced(this.#complete, batch.complete ?? [], (_, i) => completeTexts[i] ?? 'null', now));
+      const complete = this.#finalState(this.#runFenced(this.#complete, batch.complete ?? [], completeText, now, together));
       const skip = this.#finalState(this.#runFenced(this.#skip, batch.skip ?? [], (item) => item.reason ?? null, now));
       const fail = this.#finalState((batch.fail ?? []).map((item) => this.#failOne(item, now)));
       const release = this.#finalState((batch.release ?? []).map((ref) => this.#release(ref, now)));
@@ -970,16 +985,64 @@ export class SqliteStore implements Store {
     return [...(await this.settle({ release: refs })).release];
   }
 
-  /** Runs a fenced batch statement; items it did not change are classified. */
-  #runFenced<T extends LeaseRef>(batch: FencedBatch, items: readonly T[], extra: (item: T, i: number) => string | null, now: number): Outcome[] {
+  /**
+   * Runs a fenced batch statement; items it did not change are classified. Items whose lease is
+   * in `done` were already written (by `#startComplete`): they are answered, not written again.
+   */
+  #runFenced<T extends LeaseRef>(batch: FencedBatch, items: readonly T[], extra: (item: T, i: number) => string | null, now: number, done?: ReadonlySet<string>): Outcome[] {
     if (items.length === 0) return [];
-    const rows = batch.stmt.all({ now, items: JSON.stringify(items.map((it, i) => [it.id, it.token, extra(it, i)])) }) as Array<[number, number]>;
-    const changed = new Set(rows.map(([id, token]) => refKey(id, token)));
+    const todo: unknown[] = [];
+    items.forEach((it, i) => {
+      if (done === undefined || !done.has(refKey(it.id, it.token))) todo.push([it.id, it.token, extra(it, i)]);
+    });
+    const changed = this.#fencedWrite(batch, todo, now);
     return items.map((it) => {
+      const key = refKey(it.id, it.token);
       // Each changed row answers the one item with its (id, token), once.
-      if (changed.delete(refKey(it.id, it.token))) return { id: it.id, token: it.token, ok: true, state: batch.to };
+      if (changed.delete(key) || done?.has(key) === true) return { id: it.id, token: it.token, ok: true, state: batch.to };
       return this.#rejection(it);
     });
+  }
+
+  /** Runs a fenced batch statement over `[id, token, extra]` rows: the leases it changed. */
+  #fencedWrite(batch: FencedBatch, rows: readonly unknown[], now: number): Set<string> {
+    if (rows.length === 0) return new Set();
+    const changed = batch.stmt.all({ now, items: JSON.stringify(rows) }) as Array<[number, number]>;
+    return new Set(changed.map(([id, token]) => refKey(id, token)));
+  }
+
+  /**
+   * The complete items whose lease is also started in this batch (each once in both lists, and
+   * with no progress in between), with their indexes in `batch.complete`.
+   */
+  #startedAndCompleted(batch: SettleBatch): { items: CompleteItem[]; indexes: number[] } {
+    const items: CompleteItem[] = [];
+    const indexes: number[] = [];
+    const starts = batch.start ?? [];
+    const completes = batch.complete ?? [];
+    if (starts.length === 0 || completes.length === 0) return { items, indexes };
+    const once = (refs: readonly LeaseRef[]): Set<string> => {
+      const seen = new Set<string>();
+      const twice = new Set<string>();
+      for (const r of refs) {
+        const key = refKey(r.id, r.token);
+        if (seen.has(key)) twice.add(key);
+        seen.add(key);
+      }
+      for (const key of twice) seen.delete(key);
+      return seen;
+    };
+    const started = once(starts);
+    const completed = once(completes);
+    for (const p of batch.progress ?? []) started.delete(refKey(p.id, p.token));
+    completes.forEach((item, i) => {
+      const key = refKey(item.id, item.token);
+      if (started.has(key) && completed.has(key)) {
+        items.push(item);
+        indexes.push(i);
+      }
+    });
+    return { items, indexes };
   }
 
   #applyProgress(items: readonly ProgressItem[], texts: readonly string[]): Outcome[] {

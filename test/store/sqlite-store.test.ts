@@ -160,6 +160,105 @@ describe('SqliteStore specifics', () => {
     expect(refused).toBeGreaterThan(800);
   });
 
+  it('the database lets one write record two steps only as START then an event the machine allows after it, with both history entries', async () => {
+    using dir = tempDir();
+    const clock = new ManualClock();
+    await using store: SqliteStore = createSqliteStore({ path: dir.file('jobs.db'), clock });
+    const triples = jobLifecycle.triples();
+    const allowed = new Set<string>();
+    for (const [from, first, mid] of triples) {
+      if (first !== 'START') continue;
+      for (const [f, event, to] of triples) if (f === mid) allowed.add(`${from} ${event} ${to}`);
+    }
+    expect(allowed.has('leased SUCCEED done')).toBe(true);
+    const db = store.database;
+    const ids = new Map<string, number>();
+    for (const s of JOB_STATES) ids.set(s, (await jobIn(store, s)).id);
+    const history = db.prepare('SELECT seq, event, from_state, to_state FROM job_events WHERE job_id = ? ORDER BY seq');
+    let accepted = 0;
+    for (const from of JOB_STATES) {
+      for (const event of JOB_EVENT_TYPES) {
+        for (const to of JOB_STATES) {
+          const id = ids.get(from) as number;
+          let entries: unknown[] = [];
+          const attempt = () => db.transaction(() => {
+            db.prepare('UPDATE jobs SET state = ?, last_event = ?, events = events + 2 WHERE id = ?').run(to, event, id);
+            entries = history.all(id).slice(-2);
+            throw new Error('rollback');
+          })();
+          const ok = (() => {
+            try {
+              attempt();
+              return true;
+            } catch (error) {
+              return (error as Error).message === 'rollback';
+            }
+          })();
+          expect(ok, `${from} START+${event} ${to}`).toBe(allowed.has(`${from} ${event} ${to}`));
+          if (!ok) continue;
+          accepted++;
+          const mid = triples.find(([f, e]) => f === from && e === 'START')?.[2];
+          const seq = (db.prepare('SELECT events FROM jobs WHERE id = ?').pluck().get(id) as number) + 2;
+          expect(entries).toEqual([
+            { seq: seq - 1, event: 'START', from_state: from, to_state: mid },
+            { seq, event, from_state: mid, to_state: to },
+          ]);
+        }
+      }
+    }
+    expect(accepted).toBe(allowed.size);
+    // Three steps in one write are never allowed.
+    const leased = ids.get('leased') as number;
+    expect(() => db.prepare("UPDATE jobs SET state = 'done', last_event = 'SUCCEED', events = events + 3 WHERE id = ?").run(leased)).toThrow(/ERR_INVALID_TRANSITION/);
+  });
+
+  it('settles a start and a result of the same lease in one write: outcomes and history as two writes give', async () => {
+    using dir = tempDir();
+    await using store: SqliteStore = createSqliteStore({ path: dir.file('jobs.db') });
+    await store.enqueueMany([{ name: 'work' }, { name: 'work' }, { name: 'work' }, { name: 'work' }]);
+    const [a, b, c, d] = await store.lease({ owner: 'o', limit: 4, ttlMs: 60_000 });
+    if (a === undefined || b === undefined || c === undefined || d === undefined) throw new Error('4 leases expected');
+    // b's lease is lost before the settle; c reports progress between start and result; d only starts.
+    await store.release([b]);
+    store.database.exec(`CREATE TEMP TABLE writes (id INTEGER);
+      CREATE TEMP TRIGGER count_writes AFTER UPDATE OF state ON main.jobs BEGIN INSERT INTO writes VALUES (NEW.id); END;`);
+    const result = await store.settle({
+      start: [a, b, c, d],
+      progress: [{ ...c, progress: { half: true } }],
+      complete: [
+        { ...a, resultText: '"a"' },
+        { ...b, resultText: '"b"' },
+        { ...c, resultText: '"c"' },
+      ],
+    });
+    expect(result.start.map((o) => [o.id, o.ok, o.state])).toEqual([
+      [a.id, true, 'running'],
+      [b.id, false, 'queued'],
+      [c.id, true, 'running'],
+      [d.id, true, 'running'],
+    ]);
+    expect(result.complete.map((o) => [o.id, o.ok, o.ok ? o.state : o.code])).toEqual([
+      [a.id, true, 'done'],
+      [b.id, false, 'ERR_LEASE_LOST'],
+      [c.id, true, 'done'],
+    ]);
+    // a: START and SUCCEED in one write; c: two (progress between); d: START alone.
+    const writes = store.database.prepare('SELECT id, count(*) AS n FROM writes GROUP BY id ORDER BY id').raw().all();
+    expect(writes).toEqual([
+      [a.id, 1],
+      [c.id, 2],
+      [d.id, 1],
+    ]);
+    const steps = async (id: number) => (await store.get(id))?.history.map((h) => `${h.event} ${h.from ?? ''}>${h.to}`);
+    for (const id of [a.id, c.id]) expect(await steps(id)).toEqual(['ENQUEUE >queued', 'LEASE queued>leased', 'START leased>running', 'SUCCEED running>done']);
+    expect(await steps(d.id)).toEqual(['ENQUEUE >queued', 'LEASE queued>leased', 'START leased>running']);
+    expect(await store.get(a.id)).toMatchObject({ state: 'done', result: 'a' });
+    expect(await store.get(c.id)).toMatchObject({ state: 'done', result: 'c', progress: { half: true } });
+    const row = store.database.prepare('SELECT started_at, finished_at, lease_owner, lease_expires_at FROM jobs WHERE id = ?').get(a.id) as Record<string, unknown>;
+    expect(row).toMatchObject({ lease_owner: null, lease_expires_at: null });
+    expect(row['started_at']).toBe(row['finished_at']);
+  });
+
   it('the database itself lets a job be created only by ENQUEUE, into the states the machine allows', async () => {
     using dir = tempDir();
     await using store = createSqliteStore({ path: dir.file('jobs.db') });
@@ -251,6 +350,7 @@ describe('SqliteStore specifics', () => {
       { type: 'trigger', name: 'jobs_insert_guard' },
       { type: 'trigger', name: 'jobs_state_guard' },
       { type: 'trigger', name: 'jobs_state_history' },
+      { type: 'trigger', name: 'jobs_state_history_after_start' },
     ]);
     // The rebuilt table still guards and records: job 2 runs to the end, history and all.
     const [leased] = await store.lease({ owner: 'o', limit: 1, ttlMs: 1_000 });
@@ -271,7 +371,7 @@ describe('SqliteStore specifics', () => {
     using dir = tempDir();
     await using store = createSqliteStore({ path: dir.file('jobs.db') });
     const sqls = store.database.prepare("SELECT name, sql FROM sqlite_schema WHERE tbl_name = 'jobs' AND type IN ('table', 'trigger')").all() as Array<{ name: string; sql: string }>;
-    expect(sqls.length).toBe(4);
+    expect(sqls.length).toBe(5);
     for (const { name, sql } of sqls) {
       const lists = [...sql.matchAll(/\bIN\s*\(([^()]*)\)/gi)].map((m) => m[1] ?? '').filter((list) => !/\bSELECT\b/i.test(list));
       expect(lists.filter((list) => list.split(',').length > 2), name).toEqual([]);

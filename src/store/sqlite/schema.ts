@@ -24,6 +24,8 @@
  * every `(from, event, to)` triple the machine allows (rewritten from the compiled machine when a
  * store opens, if it differs), and triggers refuse any insert or state update that is not such a
  * triple or that does not count its history entry, and write that entry in the same statement.
+ * One write may also record a START and the event after it (`events + 2`, both steps checked,
+ * both entries written): see version 4.
  */
 
 // Pieces of the schema that a later migration restates (version 3 rebuilds `jobs`): written once.
@@ -105,11 +107,9 @@ const STATE_CHECK_V3 =
   "                                  OR state = 'skipped' OR state = 'error' OR state = 'escalated' OR state = 'cancelled')";
 const JOBS_TABLE_V3 = replaceOnce(JOBS_TABLE_V1, STATE_CHECK_V1, STATE_CHECK_V3);
 
-const HISTORY_V3 = replaceOnce(
-  HISTORY_V1,
-  "CASE WHEN NEW.last_event IN ('FAIL', 'LEASE_EXPIRED', 'DEP_FAILED') THEN NEW.last_error END",
-  "CASE WHEN NEW.last_event = 'FAIL' OR NEW.last_event = 'LEASE_EXPIRED' OR NEW.last_event = 'DEP_FAILED' THEN NEW.last_error END",
-);
+/** The history entry's error: only events that record one. */
+const HISTORY_ERROR_V3 = "CASE WHEN NEW.last_event = 'FAIL' OR NEW.last_event = 'LEASE_EXPIRED' OR NEW.last_event = 'DEP_FAILED' THEN NEW.last_error END";
+const HISTORY_V3 = replaceOnce(HISTORY_V1, "CASE WHEN NEW.last_event IN ('FAIL', 'LEASE_EXPIRED', 'DEP_FAILED') THEN NEW.last_error END", HISTORY_ERROR_V3);
 
 /**
  * Version 3's guards run AFTER the write (RAISE still aborts the statement and undoes it): a
@@ -118,6 +118,36 @@ const HISTORY_V3 = replaceOnce(
  */
 const STATE_GUARD_V3 = replaceOnce(STATE_GUARD, 'BEFORE UPDATE OF state ON jobs', 'AFTER UPDATE OF state ON jobs');
 const INSERT_GUARD_V3 = replaceOnce(INSERT_GUARD_V2, 'BEFORE INSERT ON jobs', 'AFTER INSERT ON jobs');
+
+/**
+ * Version 4: one write may record a START and the event after it (a job that started and ended
+ * between two store transactions: most short jobs). The row moves two steps, `events + 2`; the
+ * guard checks both steps against `job_transitions` (the first must be START) and the history
+ * trigger writes both entries, exactly as two writes would have. It saves the START write of
+ * the row and its index entries (measured: lease+start+complete at batch 90, ~18% of the store's
+ * time).
+ */
+const STATE_GUARD_V4 = `CREATE TRIGGER jobs_state_guard AFTER UPDATE OF state ON jobs
+WHEN CASE NEW.events - OLD.events
+  WHEN 1 THEN NOT EXISTS (SELECT 1 FROM job_transitions WHERE from_state = OLD.state AND event = NEW.last_event AND to_state = NEW.state)
+  WHEN 2 THEN NOT EXISTS (SELECT 1 FROM job_transitions AS s JOIN job_transitions AS t ON t.from_state = s.to_state
+                          WHERE s.from_state = OLD.state AND s.event = 'START' AND t.event = NEW.last_event AND t.to_state = NEW.state)
+  ELSE 1 END
+BEGIN SELECT RAISE(ABORT, 'ERR_INVALID_TRANSITION'); END;
+
+`;
+
+const HISTORY_V4 = `${replaceOnce(HISTORY_V3, 'AFTER UPDATE OF state ON jobs', 'AFTER UPDATE OF state ON jobs WHEN NEW.events = OLD.events + 1')}
+CREATE TRIGGER jobs_state_history_after_start AFTER UPDATE OF state ON jobs WHEN NEW.events = OLD.events + 2
+BEGIN
+  INSERT INTO job_events (job_id, seq, at, event, from_state, to_state, attempt, lease_token, owner, error)
+  SELECT NEW.id, NEW.events - 1, NEW.updated_at, 'START', OLD.state, to_state, NEW.attempts, NEW.lease_token, COALESCE(NEW.lease_owner, OLD.lease_owner), NULL
+  FROM job_transitions WHERE from_state = OLD.state AND event = 'START';
+  INSERT INTO job_events (job_id, seq, at, event, from_state, to_state, attempt, lease_token, owner, error)
+  SELECT NEW.id, NEW.events, NEW.updated_at, NEW.last_event, to_state, NEW.state, NEW.attempts, NEW.lease_token, COALESCE(NEW.lease_owner, OLD.lease_owner), ${HISTORY_ERROR_V3}
+  FROM job_transitions WHERE from_state = OLD.state AND event = 'START';
+END;
+`;
 
 function replaceOnce(text: string, from: string, to: string): string {
   const at = text.indexOf(from);
@@ -220,6 +250,14 @@ ALTER TABLE jobs_v3 RENAME TO jobs;
 
 ${JOBS_INDEXES}${INSERT_GUARD_V3}
 ${STATE_GUARD_V3}${HISTORY_V3}`,
+  },
+  {
+    version: 4,
+    description: 'a START and the event after it in one write (events + 2): guard and history triggers (speed)',
+    sql: `
+DROP TRIGGER jobs_state_guard;
+DROP TRIGGER jobs_state_history;
+${STATE_GUARD_V4}${HISTORY_V4}`,
   },
 ];
 
