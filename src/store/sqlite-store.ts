@@ -1012,8 +1012,9 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * The complete items whose lease is also started in this batch (each once in both lists, and
-   * with no progress in between), with their indexes in `batch.complete`.
+   * The complete items whose lease is also started in this batch, with their indexes in
+   * `batch.complete`: only jobs named by exactly those two items, so that no other item of the
+   * batch (progress between the two, a second ref of the job) can tell one write from two.
    */
   #startedAndCompleted(batch: SettleBatch): { items: CompleteItem[]; indexes: number[] } {
     const items: CompleteItem[] = [];
@@ -1021,23 +1022,14 @@ export class SqliteStore implements Store {
     const starts = batch.start ?? [];
     const completes = batch.complete ?? [];
     if (starts.length === 0 || completes.length === 0) return { items, indexes };
-    const once = (refs: readonly LeaseRef[]): Set<string> => {
-      const seen = new Set<string>();
-      const twice = new Set<string>();
-      for (const r of refs) {
-        const key = refKey(r.id, r.token);
-        if (seen.has(key)) twice.add(key);
-        seen.add(key);
-      }
-      for (const key of twice) seen.delete(key);
-      return seen;
-    };
-    const started = once(starts);
-    const completed = once(completes);
-    for (const p of batch.progress ?? []) started.delete(refKey(p.id, p.token));
+    const mentions = new Map<number, number>();
+    for (const list of [starts, batch.progress ?? [], completes, batch.skip ?? [], batch.fail ?? [], batch.release ?? []]) {
+      for (const ref of list) mentions.set(ref.id, (mentions.get(ref.id) ?? 0) + 1);
+    }
+    const started = new Map<number, number>();
+    for (const ref of starts) if (mentions.get(ref.id) === 2) started.set(ref.id, ref.token);
     completes.forEach((item, i) => {
-      const key = refKey(item.id, item.token);
-      if (started.has(key) && completed.has(key)) {
+      if (started.get(item.id) === item.token) {
         items.push(item);
         indexes.push(i);
       }

@@ -259,6 +259,22 @@ describe('SqliteStore specifics', () => {
     expect(row['started_at']).toBe(row['finished_at']);
   });
 
+  it('does not merge a start and a result when another item names the same job: its rejection reports the state after start', async () => {
+    // Found by the store model property test (chaos run): a stale ref beside the live one saw "done".
+    using dir = tempDir();
+    await using store: SqliteStore = createSqliteStore({ path: dir.file('jobs.db') });
+    await store.enqueue({ name: 'work' });
+    const [live] = await store.lease({ owner: 'o', limit: 1, ttlMs: 60_000 });
+    if (live === undefined) throw new Error('a lease expected');
+    const stale = { id: live.id, token: live.token - 1 };
+    const result = await store.settle({ start: [live, stale], complete: [{ ...live, resultText: '1' }] });
+    expect(result.start).toEqual([
+      { id: live.id, token: live.token, ok: true, state: 'running' },
+      { id: live.id, token: stale.token, ok: false, code: 'ERR_LEASE_LOST', state: 'running' },
+    ]);
+    expect(result.complete).toEqual([{ id: live.id, token: live.token, ok: true, state: 'done' }]);
+  });
+
   it('the database itself lets a job be created only by ENQUEUE, into the states the machine allows', async () => {
     using dir = tempDir();
     await using store = createSqliteStore({ path: dir.file('jobs.db') });
