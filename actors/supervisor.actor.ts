@@ -35,7 +35,7 @@ import { crashPoint } from '../src/faults.js';
 import { MAX_PAYLOAD_BYTES_DEFAULT } from '../src/json.js';
 import { createLogger, defaultLogLevel } from '../src/logging.js';
 import { createSqliteStore } from '../src/store/sqlite-store.js';
-import type { EnqueuedJob, JobId, LeaseRef, LeasedJob, Outcome, SettleBatch, SettleResult, Store, StoreStats } from '../src/store/store.js';
+import { leaseKey, type EnqueuedJob, type JobId, type LeaseRef, type LeasedJob, type Outcome, type SettleBatch, type SettleResult, type Store, type StoreStats } from '../src/store/store.js';
 import type { JobEvent, JobState } from '../machines/job.machine.js';
 import { supervisorMachine, type PumpInput, type PumpOutput, type SupervisorState } from '../machines/supervisor.machine.js';
 import type { WorkerState } from '../machines/worker.machine.js';
@@ -1050,11 +1050,6 @@ export class Supervisor implements AsyncDisposable {
 export function taskCount(jobs: number, opts: { readonly threads: number; readonly concurrency: number; readonly maxJobsPerTask: number }): number {
   const share = Math.ceil(opts.concurrency / opts.threads);
   return Math.max(Math.min(opts.threads, Math.ceil(jobs / share)), Math.ceil(jobs / opts.maxJobsPerTask));
-}
-
-/** The key of one lease of one job. */
-function leaseKey(id: JobId, token: number): string {
-  return `${id}:${token}`;
 }
 
 function stoppedError(): LeaseholdError {

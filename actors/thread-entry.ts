@@ -12,6 +12,7 @@ import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_
 import { pino, type Logger } from 'pino';
 import { NonRetryableError, serializeError, type SerializedError } from '../src/errors.js';
 import { encodeJson } from '../src/json.js';
+import { leaseKey } from '../src/store/store.js';
 import {
   abortChannelName,
   type AbortNotice,
@@ -106,7 +107,7 @@ const abortChannel = new BroadcastChannel(abortChannelName(data.poolId));
 abortChannel.onmessage = (message: unknown) => {
   const notice = (message as { data?: AbortNotice }).data;
   if (notice?.t !== 'abort') return;
-  const key = `${notice.id}:${notice.token}`;
+  const key = leaseKey(notice.id, notice.token);
   const controller = controllers.get(key);
   if (controller !== undefined) {
     controller.abort(abortError(notice.id, notice.reason));
@@ -128,7 +129,7 @@ function encodeResult(ref: { id: number; token: number }, value: unknown): JobRe
 }
 
 async function runJob(job: ThreadJob, stream: boolean): Promise<JobResult> {
-  const key = `${job.id}:${job.token}`;
+  const key = leaseKey(job.id, job.token);
   const controller = new AbortController();
   controllers.set(key, controller);
   const ref = { id: job.id, token: job.token };
@@ -196,8 +197,8 @@ export default async function leaseholdTask(task: ThreadTask): Promise<RunTaskOu
   // Results still in the outbox travel with the task's own result instead: one message fewer
   // when every job of the task ended in the same turn (short jobs, the common case).
   if (stream && outbox.length > 0) {
-    const mine = new Set(task.jobs.map((j) => `${j.id}:${j.token}`));
-    outbox = outbox.filter((e) => e.t !== 'result' || !mine.has(`${e.id}:${e.token}`));
+    const mine = new Set(task.jobs.map((j) => leaseKey(j.id, j.token)));
+    outbox = outbox.filter((e) => e.t !== 'result' || !mine.has(leaseKey(e.id, e.token)));
   }
   flush();
   return { results };

@@ -44,6 +44,7 @@ import { JOB_STATES, LEASED_STATES, type JobContext, type JobEvent, type JobStat
 import { prepareJob, prepareJobs, type NewJob } from './new-job.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './sqlite/schema.js';
 import { priorityName, toHistory, toJobRecord, type EventRow, type JobRow } from './sqlite/rows.js';
+import { leaseKey } from './store.js';
 import type {
   CompleteItem,
   EnqueuedJob,
@@ -84,9 +85,6 @@ export const MAX_LEASE_QUEUES = 500;
 const INSERT_CHUNK = 64;
 
 const sqlList = (values: readonly string[]): string => values.map((v) => `'${v.replace(/'/g, "''")}'`).join(', ');
-
-/** The key of one lease of one job. */
-const refKey = (id: number, token: number): string => `${id}:${token}`;
 
 /**
  * The due jobs of `queueCount` queues (`@q0`…) and `nameCount` handler names (`@n0`…): one
@@ -913,9 +911,9 @@ export class SqliteStore implements Store {
       const expiresAt = this.#clock.now() + ttlMs;
       if (refs.length === 0) return { expiresAt, lost: [] };
       const rows = this.#s.heartbeat.all({ expiresAt, refs: JSON.stringify(refs.map((r) => [r.id, r.token])) }) as Array<[number, number]>;
-      const kept = new Set(rows.map(([id, token]) => refKey(id, token)));
+      const kept = new Set(rows.map(([id, token]) => leaseKey(id, token)));
       crashPoint('during-heartbeat');
-      return { expiresAt, lost: refs.filter((r) => !kept.has(refKey(r.id, r.token))) };
+      return { expiresAt, lost: refs.filter((r) => !kept.has(leaseKey(r.id, r.token))) };
     }, false);
   }
 
@@ -993,11 +991,11 @@ export class SqliteStore implements Store {
     if (items.length === 0) return [];
     const todo: unknown[] = [];
     items.forEach((it, i) => {
-      if (done === undefined || !done.has(refKey(it.id, it.token))) todo.push([it.id, it.token, extra(it, i)]);
+      if (done === undefined || !done.has(leaseKey(it.id, it.token))) todo.push([it.id, it.token, extra(it, i)]);
     });
     const changed = this.#fencedWrite(batch, todo, now);
     return items.map((it) => {
-      const key = refKey(it.id, it.token);
+      const key = leaseKey(it.id, it.token);
       // Each changed row answers the one item with its (id, token), once.
       if (changed.delete(key) || done?.has(key) === true) return { id: it.id, token: it.token, ok: true, state: batch.to };
       return this.#rejection(it);
@@ -1008,7 +1006,7 @@ export class SqliteStore implements Store {
   #fencedWrite(batch: FencedBatch, rows: readonly unknown[], now: number): Set<string> {
     if (rows.length === 0) return new Set();
     const changed = batch.stmt.all({ now, items: JSON.stringify(rows) }) as Array<[number, number]>;
-    return new Set(changed.map(([id, token]) => refKey(id, token)));
+    return new Set(changed.map(([id, token]) => leaseKey(id, token)));
   }
 
   /**
@@ -1040,9 +1038,9 @@ export class SqliteStore implements Store {
   #applyProgress(items: readonly ProgressItem[], texts: readonly string[]): Outcome[] {
     if (items.length === 0) return [];
     const rows = this.#s.progress.all({ items: JSON.stringify(items.map((it, i) => [it.id, it.token, texts[i]])) }) as Array<[number, number, JobState]>;
-    const changed = new Map(rows.map(([id, token, state]) => [refKey(id, token), state]));
+    const changed = new Map(rows.map(([id, token, state]) => [leaseKey(id, token), state]));
     return items.map((it) => {
-      const state = changed.get(refKey(it.id, it.token));
+      const state = changed.get(leaseKey(it.id, it.token));
       return state === undefined ? this.#rejection(it) : { id: it.id, token: it.token, ok: true, state };
     });
   }

@@ -75,6 +75,14 @@ export interface LeaseRef {
   readonly token: number;
 }
 
+/**
+ * The key of one lease of one job, `"id:token"`: unique for ever, since a job's token grows with
+ * every lease. Used wherever leases are matched (store outcomes, supervisor, threads).
+ */
+export function leaseKey(id: number, token: number): string {
+  return `${id}:${token}`;
+}
+
 /** A successful `complete`. */
 export interface CompleteItem extends LeaseRef {
   /** The handler's result: plain JSON data, or its JSON text if already encoded. */
