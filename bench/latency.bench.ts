@@ -8,11 +8,10 @@
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchSupervisor, drainRate, percentiles, preciseNow, scratch } from './harness.js';
-import { publish, type BenchRow } from './report.js';
+import { argOf, publish, type BenchRow } from './report.js';
 
 const quick = process.argv.includes('--quick');
-const outArg = process.argv.indexOf('--out');
-const outDir = outArg > 0 ? process.argv[outArg + 1] : undefined;
+const outDir = argOf('--out');
 const threads = Math.min(2, availableParallelism());
 const concurrency = 8;
 const seconds = quick ? 1 : 5;

@@ -8,11 +8,10 @@
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchSupervisor, scratch } from './harness.js';
-import { publish, type BenchRow } from './report.js';
+import { argOf, publish, type BenchRow } from './report.js';
 
 const quick = process.argv.includes('--quick');
-const outArg = process.argv.indexOf('--out');
-const outDir = outArg > 0 ? process.argv[outArg + 1] : undefined;
+const outDir = argOf('--out');
 const small = quick ? 1_000 : 10_000;
 const large = quick ? 20_000 : 1_000_000;
 const inFlight = quick ? 500 : 10_000;

@@ -6,11 +6,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { benchSupervisor, scratch } from './harness.js';
-import { publish, type BenchRow } from './report.js';
+import { argOf, publish, type BenchRow } from './report.js';
 
 const quick = process.argv.includes('--quick');
-const outArg = process.argv.indexOf('--out');
-const outDir = outArg > 0 ? process.argv[outArg + 1] : undefined;
+const outDir = argOf('--out');
 const cpus = availableParallelism();
 const jobs = quick ? 200 : 3_000;
 const dir = scratch();

@@ -28,7 +28,7 @@ import { createSupervisor } from '../actors/supervisor.actor.js';
 import { createSqliteStore } from '../src/store/sqlite-store.js';
 import type { JobInput } from '../src/config.js';
 import { scratch } from './harness.js';
-import { publish, type BenchRow } from './report.js';
+import { argOf, publish, type BenchRow } from './report.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,8 +38,7 @@ function arg(name: string, fallback: number): number {
   return value;
 }
 
-const outArg = process.argv.indexOf('--out');
-const outDir = outArg > 0 ? process.argv[outArg + 1] : undefined;
+const outDir = argOf('--out');
 const minutes = arg('minutes', 30);
 const rate = arg('rate', 200);
 const failRate = arg('fail', 0.01);

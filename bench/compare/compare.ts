@@ -29,7 +29,7 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { percentiles, preciseNow, scratch } from '../harness.js';
-import { median, publish, roundsNote, type BenchRow } from '../report.js';
+import { argOf, median, publish, roundsNote, type BenchRow } from '../report.js';
 import { messageOf, timeboxed, type Context, type OnStart, type Payload, type System } from './common.js';
 import { BullmqSystem } from './systems/bullmq.js';
 import { GraphileWorkerSystem } from './systems/graphile-worker.js';
@@ -37,14 +37,9 @@ import { LeaseholdSystem } from './systems/leasehold.js';
 import { PgBossSystem } from './systems/pg-boss.js';
 import { PlainjobSystem } from './systems/plainjob.js';
 
-const argv = process.argv.slice(2);
-const option = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const quick = argv.includes('--quick');
-const outDir = option('--out');
-const only = option('--only')
+const quick = process.argv.includes('--quick');
+const outDir = argOf('--out');
+const only = argOf('--only')
   ?.split(',')
   .map((s) => s.trim().toLowerCase())
   .filter((s) => s.length > 0);
@@ -58,7 +53,7 @@ const BATCH_CALLS = quick ? 1 : 5;
 const LATENCY_RATE = 200;
 const LATENCY_JOBS = quick ? 100 : 2_000;
 const WARMUP = quick ? 10 : 50;
-const ROUNDS = Math.max(1, Number(option('--rounds') ?? (quick ? 1 : 3)));
+const ROUNDS = Math.max(1, Number(argOf('--rounds') ?? (quick ? 1 : 3)));
 
 interface Result {
   system: string;

@@ -932,8 +932,7 @@ export class SqliteStore implements Store {
       // Each kind in turn; its rejections report the job's state once that kind is applied.
       const completeText = (_: CompleteItem, i: number): string => completeTexts[i] ?? 'null';
       // Jobs started and finished since the last settle: START and SUCCEED in one write each.
-      const both = this.#startedAndCompleted(batch);
-      const together = this.#fencedWrite(this.#startComplete, both.items.map((it, k) => [it.id, it.token, completeText(it, both.indexes[k] as number)]), now);
+      const together = this.#fencedWrite(this.#startComplete, this.#startedAndCompleted(batch, completeText), now);
       const start = this.#finalState(this.#runFenced(this.#start, batch.start ?? [], () => null, now, together));
       const progress = this.#finalState(this.#applyProgress(batch.progress ?? [], progressTexts));
       const complete = this.#finalState(this.#runFenced(this.#complete, batch.complete ?? [], completeText, now, together));
@@ -1010,29 +1009,25 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * The complete items whose lease is also started in this batch, with their indexes in
-   * `batch.complete`: only jobs named by exactly those two items, so that no other item of the
-   * batch (progress between the two, a second ref of the job) can tell one write from two.
+   * The `[id, token, result]` rows of the complete items whose lease is also started in this
+   * batch: only jobs named by exactly those two items, so that no other item of the batch
+   * (progress between the two, a second ref of the job) can tell one write from two.
    */
-  #startedAndCompleted(batch: SettleBatch): { items: CompleteItem[]; indexes: number[] } {
-    const items: CompleteItem[] = [];
-    const indexes: number[] = [];
+  #startedAndCompleted(batch: SettleBatch, text: (item: CompleteItem, i: number) => string): unknown[] {
     const starts = batch.start ?? [];
     const completes = batch.complete ?? [];
-    if (starts.length === 0 || completes.length === 0) return { items, indexes };
+    if (starts.length === 0 || completes.length === 0) return [];
     const mentions = new Map<number, number>();
     for (const list of [starts, batch.progress ?? [], completes, batch.skip ?? [], batch.fail ?? [], batch.release ?? []]) {
       for (const ref of list) mentions.set(ref.id, (mentions.get(ref.id) ?? 0) + 1);
     }
     const started = new Map<number, number>();
     for (const ref of starts) if (mentions.get(ref.id) === 2) started.set(ref.id, ref.token);
+    const rows: unknown[] = [];
     completes.forEach((item, i) => {
-      if (started.get(item.id) === item.token) {
-        items.push(item);
-        indexes.push(i);
-      }
+      if (started.get(item.id) === item.token) rows.push([item.id, item.token, text(item, i)]);
     });
-    return { items, indexes };
+    return rows;
   }
 
   #applyProgress(items: readonly ProgressItem[], texts: readonly string[]): Outcome[] {
