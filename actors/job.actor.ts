@@ -14,11 +14,29 @@ import type { JobContext, JobEvent, JobState } from '../machines/job.machine.js'
 import { CompiledActor, type ActorTransition } from './compiled-actor.js';
 import type { WorkerActor } from './worker.actor.js';
 
+/**
+ * One thread task of the supervisor, as the supervisor tracks it: the slots it holds and how many
+ * of its jobs have not ended. A task runs its jobs at most `slots.length` at once; it keeps all of
+ * its slots while it has at least that many jobs left (a slot between two of its jobs is reserved
+ * for the next, see the worker machine's `NEXT`), and gives one back with each of its last results.
+ */
+export interface ThreadTaskRecord {
+  readonly slots: WorkerActor[];
+  /** Jobs of the task without a result yet. */
+  left: number;
+  /** Jobs that started in the thread before a slot of the task was free to record them (reports crossing). */
+  readonly waiting: JobActor[];
+}
+
 /** See the module comment. */
 export class JobActor extends CompiledActor<JobState, JobContext, JobEvent> {
   readonly job: LeasedJob;
-  /** The slot running it; `null` while it waits in the prefetch buffer, and after its thread work. */
+  /** The slot running it; `null` while it waits in the prefetch buffer or parked in a thread, and after its thread work. */
   slot: WorkerActor | null = null;
+  /** The thread task it was sent in, until its thread work ended. */
+  task: ThreadTaskRecord | null = null;
+  /** Sent to a thread to wait there for a lane (parked), and not started yet. */
+  parked = false;
   /** The thread running it, once it started there. */
   threadId: number | null = null;
   /** When its handler started (the supervisor's clock). */

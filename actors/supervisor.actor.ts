@@ -39,7 +39,7 @@ import { leaseKey, type EnqueuedJob, type JobId, type LeaseRef, type LeasedJob, 
 import type { JobEvent, JobState } from '../machines/job.machine.js';
 import { supervisorMachine, type PumpInput, type PumpOutput, type SupervisorState } from '../machines/supervisor.machine.js';
 import type { WorkerState } from '../machines/worker.machine.js';
-import { JobActor } from './job.actor.js';
+import { JobActor, type ThreadTaskRecord } from './job.actor.js';
 import { classifyThreadFailure, handlersUrlOf, ThreadPool } from './thread-pool.js';
 import type { JobResult, ThreadEvent, ThreadJob } from './thread-protocol.js';
 import { createWorkerActor, type WorkerActor } from './worker.actor.js';
@@ -83,8 +83,10 @@ export interface SupervisorStatus {
     readonly state: JobState;
     readonly attempt: number;
     readonly token: number;
-    /** The slot running it; `null` while it waits in the prefetch buffer. */
+    /** The slot running it; `null` while it waits in the prefetch buffer or parked in a thread. */
     readonly slot: number | null;
+    /** Sent to a thread, waiting there for a lane: it has not started, and a pause or stop gives it back uncounted. */
+    readonly parked: boolean;
     readonly threadId: number | null;
     readonly startedAt: number | null;
   }>;
@@ -166,6 +168,8 @@ export class Supervisor implements AsyncDisposable {
   readonly #jobs = new Map<string, JobActor>();
   /** Leased jobs waiting for a slot (the prefetch buffer), oldest first. */
   #buffer: JobActor[] = [];
+  /** Jobs sent to threads to wait there for a lane of their task (parked), not started yet. */
+  #parkedCount = 0;
   #acks: AckQueue = emptyAcks();
   #ackCount = 0;
   #pool: ThreadPool | undefined;
@@ -354,8 +358,8 @@ export class Supervisor implements AsyncDisposable {
     let aborted = false;
     for (const job of [...this.#jobs.values()]) {
       if (job.jobId !== id || job.lost) continue;
-      // Handed to a thread: neither finished there nor still in the prefetch buffer.
-      aborted ||= !job.threadDone && job.slot !== null;
+      // Handed to a thread (running or parked there), not finished there.
+      aborted ||= !job.threadDone && job.task !== null;
       this.#leaseLost(job, 'cancel');
     }
     this.#emit('job.cancelled', { id, aborted });
@@ -444,6 +448,7 @@ export class Supervisor implements AsyncDisposable {
         attempt: j.job.attempt,
         token: j.token,
         slot: j.slot?.context.slot ?? null,
+        parked: j.parked,
         threadId: j.threadId,
         startedAt: j.startedAt,
       })),
@@ -502,9 +507,11 @@ export class Supervisor implements AsyncDisposable {
    */
   #wake(): void {
     if (this.#actor === undefined || this.#wakeScheduled === 'soon') return;
-    // While every slot is busy and the buffer can feed them, let acknowledgements gather for up
-    // to maxAckDelayMs into one transaction; otherwise pump on the next turn.
-    const fed = this.#buffer.length > 0 && this.#buffer.length >= this.#idleSlots();
+    // While every slot is busy and the buffer (or the jobs parked in threads) can feed them, let
+    // acknowledgements gather for up to maxAckDelayMs into one transaction; otherwise pump on the
+    // next turn.
+    const queued = this.#buffer.length + this.#parkedCount;
+    const fed = queued > 0 && queued >= this.#idleSlots();
     const later = fed && this.#opts.maxAckDelayMs > 0 && this.#state === 'running';
     if (later) {
       if (this.#wakeScheduled === null) {
@@ -581,7 +588,7 @@ export class Supervisor implements AsyncDisposable {
     this.#acks = emptyAcks();
     this.#ackCount = 0;
     const idle = input.lease ? this.#slots.filter((s) => s.state === 'idle').length : 0;
-    const want = input.lease ? idle + Math.max(0, this.#prefetchTarget() - this.#buffer.length) : 0;
+    const want = input.lease ? idle + Math.max(0, this.#prefetchTarget() - this.#buffer.length - this.#parkedCount) : 0;
     const batch: SettleBatch = {
       ...(acks.start.length > 0 ? { start: acks.start } : {}),
       ...(acks.progress.size > 0 ? { progress: [...acks.progress.values()] } : {}),
@@ -680,38 +687,112 @@ export class Supervisor implements AsyncDisposable {
     });
   }
 
-  /** Moves buffered jobs into idle slots and sends them to threads, several per thread message. */
+  /**
+   * Moves buffered jobs into idle slots and sends them to threads, several per thread message.
+   * When jobs are short (the recent completion rate fills more than the slots in an ack window),
+   * each task also carries jobs that wait in its thread for one of its lanes (parked): the thread
+   * goes on with them while the main thread is busy recording what ended, instead of waiting for
+   * its next message. A task's share of parked jobs follows its share of the slots.
+   */
   #feedNow(): void {
     if (this.#buffer.length === 0 || this.#pool === undefined) return;
     const idle = this.#slots.filter((s) => s.state === 'idle');
     const n = Math.min(idle.length, this.#buffer.length);
     if (n === 0) return;
-    const actors = this.#buffer.splice(0, n);
+    const parkRoom = Math.max(0, this.#prefetchTarget() - this.#opts.concurrency - this.#parkedCount);
+    const park = Math.min(this.#buffer.length - n, Math.floor((parkRoom * n) / this.#opts.concurrency));
+    const actors = this.#buffer.splice(0, n + park);
     actors.forEach((actor, i) => {
+      if (i >= n) return;
       const slot = idle[i] as WorkerActor;
       slot.send({ type: 'ASSIGN', jobId: actor.jobId });
       actor.slot = slot;
     });
-    const tasks = taskCount(actors.length, this.#opts);
+    const tasks = taskCount(n, this.#opts);
     for (let t = 0; t < tasks; t++) {
-      this.#runTask(actors.filter((_, i) => i % tasks === t));
+      const lanes = actors.filter((_, i) => i < n && i % tasks === t);
+      const parked = actors.filter((_, i) => i >= n && i % tasks === t);
+      this.#runTask(lanes, parked);
     }
   }
 
-  #runTask(group: readonly JobActor[]): void {
+  #runTask(lanes: readonly JobActor[], parked: readonly JobActor[]): void {
     const pool = this.#pool;
     if (pool === undefined) return;
+    const record: ThreadTaskRecord = { slots: lanes.map((a) => a.slot as WorkerActor), left: lanes.length + parked.length, waiting: [] };
+    const group = [...lanes, ...parked];
+    for (const actor of group) actor.task = record;
+    for (const actor of parked) actor.parked = true;
+    this.#parkedCount += parked.length;
     const jobs: ThreadJob[] = group.map((a) => ({ id: a.jobId, token: a.token, name: a.job.name, payloadText: a.job.payloadText, attempt: a.job.attempt }));
-    pool.run(jobs).then(
+    pool.run(jobs, lanes.length).then(
       (output) => {
         for (const result of output.results) this.#onResult(result);
         this.#feed();
       },
       (error: unknown) => {
         // Reports the dead thread posted before dying are still on their way: let them land first.
-        setImmediate(() => this.#onThreadDied(group, error));
+        setImmediate(() => this.#onThreadDied(group, record, error));
       },
     );
+  }
+
+  #unpark(job: JobActor): void {
+    if (!job.parked) return;
+    job.parked = false;
+    this.#parkedCount--;
+  }
+
+  /** A job's thread work ended (or it came back unstarted): its task needs one slot fewer, or hands the slot on. */
+  #leaveTask(job: JobActor): void {
+    this.#unpark(job);
+    const task = job.task;
+    job.task = null;
+    const slot = job.slot;
+    job.slot = null;
+    if (task === null) {
+      slot?.send({ type: 'RELEASE' });
+      return;
+    }
+    task.left--;
+    const waiting = task.waiting.indexOf(job);
+    if (waiting >= 0) task.waiting.splice(waiting, 1);
+    slot?.send({ type: 'NEXT', jobId: null });
+    this.#rebalance(task);
+  }
+
+  /**
+   * Gives the task's reserved slots to its jobs that started without one, then frees the slots it
+   * no longer needs: a task holds as many slots as it has jobs left, up to its lanes.
+   */
+  #rebalance(task: ThreadTaskRecord): void {
+    const reserved = (): WorkerActor | undefined => task.slots.find((s) => s.state === 'busy' && s.context.jobId === null);
+    let slot = reserved();
+    while (task.waiting.length > 0 && slot !== undefined) {
+      const job = task.waiting.shift() as JobActor;
+      slot.send({ type: 'NEXT', jobId: job.jobId });
+      job.slot = slot;
+      slot = reserved();
+    }
+    while (task.slots.length > task.left && slot !== undefined) {
+      task.slots.splice(task.slots.indexOf(slot), 1);
+      slot.send({ type: 'RELEASE' });
+      slot = reserved();
+    }
+  }
+
+  /** A parked job came back unstarted: back to the buffer while running, otherwise given back. */
+  #onRecalled(job: JobActor): void {
+    this.#leaveTask(job);
+    if (job.lost || job.releasing) {
+      job.threadDone = true;
+      this.#forgetIfSettled(job);
+    } else if (this.#state === 'running') {
+      this.#buffer.unshift(job);
+    } else {
+      this.#giveBack(job);
+      this.#checkIdle();
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -735,7 +816,15 @@ export class Supervisor implements AsyncDisposable {
     if (job === undefined || job.threadDone || job.startedAt !== null) return;
     job.threadId = threadId;
     job.startedAt = this.#opts.clock.now();
-    if (job.lost) return;
+    if (job.parked) {
+      // A parked job took a lane of its task: it takes the slot the task holds for it.
+      this.#unpark(job);
+      if (job.task !== null) {
+        job.task.waiting.push(job);
+        this.#rebalance(job.task);
+      }
+    }
+    if (job.lost || job.releasing) return;
     this.#queueAck('start', job.ref);
     const timeoutMs = job.job.timeoutMs;
     if (timeoutMs !== null) job.timeoutTimer = this.#opts.clock.setTimeout(() => this.#onTimeout(job), timeoutMs);
@@ -755,13 +844,16 @@ export class Supervisor implements AsyncDisposable {
   #onResult(result: JobResult): void {
     const job = this.#actorFor(result.id, result.token);
     if (job === undefined || job.threadDone) return;
+    if (result.outcome === 'recalled') {
+      this.#onRecalled(job);
+      return;
+    }
     // The `started` report and the task's own result travel on different ports: if the result
     // won, record the start first (the machine allows SUCCEED from running only).
     if (job.startedAt === null) this.#onStarted(job.jobId, job.token, null);
     this.#threadDone(job);
     this.#completions++;
-    job.slot?.send({ type: 'RELEASE' });
-    job.slot = null;
+    this.#leaveTask(job);
     if (job.lost || job.releasing) {
       this.#forgetIfSettled(job);
       return;
@@ -781,18 +873,29 @@ export class Supervisor implements AsyncDisposable {
     }
   }
 
-  #onThreadDied(group: readonly JobActor[], cause: unknown): void {
+  #onThreadDied(group: readonly JobActor[], record: ThreadTaskRecord, cause: unknown): void {
     const threadId = group.find((j) => j.threadId !== null)?.threadId ?? null;
     const culprit = threadId === null ? undefined : this.#terminated.get(threadId);
     // Every task of the dead thread is handled in this same turn; forget the thread in the next.
     if (threadId !== null && culprit !== undefined) setImmediate(() => this.#terminated.delete(threadId));
     const failure = classifyThreadFailure(cause);
     const failed: JobId[] = [];
+    // Slots the task held for jobs that never started are free again.
+    for (const slot of record.slots) if (slot.state === 'busy' && slot.context.jobId === null) slot.send({ type: 'RELEASE' });
+    record.left = 0;
     for (const job of group) {
       // Jobs whose results already arrived (a task still pending when the pool is destroyed at
       // stop, after its jobs reported) are not affected.
       if (job.threadDone || this.#jobs.get(leaseKey(job.jobId, job.token)) !== job) continue;
       this.#threadDone(job);
+      job.task = null;
+      if (job.parked) {
+        // Parked, never started: given back uncounted (or dropped, if its lease is gone).
+        this.#unpark(job);
+        if (job.lost || job.releasing) this.#forgetIfSettled(job);
+        else this.#giveBack(job);
+        continue;
+      }
       const slot = job.slot;
       slot?.send({ type: 'CRASH' });
       this.#emit('worker.crashed', { slot: slot?.context.slot ?? -1, jobId: job.jobId, threadId, error: failure });
@@ -1015,17 +1118,27 @@ export class Supervisor implements AsyncDisposable {
     for (const w of waiters) w.resolve();
   }
 
-  /** Gives back, uncounted, the leases of buffered jobs that never reached a thread. */
+  /**
+   * Gives back, uncounted, the leases of buffered jobs that never reached a thread, and recalls
+   * the jobs parked in threads: those still parked come back `recalled` and are given back too.
+   */
   #releaseBuffered(): void {
     const buffered = this.#buffer;
     this.#buffer = [];
-    for (const job of buffered) {
-      job.threadDone = true;
-      job.releasing = true;
-      job.settling = true;
-      this.#queueAck('release', job.ref);
+    for (const job of buffered) this.#giveBack(job);
+    if (this.#parkedCount > 0) {
+      const refs = [...this.#jobs.values()].filter((j) => j.parked && !j.lost && !j.releasing).map((j) => j.ref);
+      this.#pool?.recall(refs);
     }
     this.#checkIdle();
+  }
+
+  /** Gives a leased job that never started back to the queue, uncounted. */
+  #giveBack(job: JobActor): void {
+    job.threadDone = true;
+    job.releasing = true;
+    job.settling = true;
+    this.#queueAck('release', job.ref);
   }
 
   /** Aborts every in-flight job and gives its lease back, uncounted. */

@@ -16,6 +16,8 @@ import { leaseKey } from '../src/store/store.js';
 import {
   abortChannelName,
   type AbortNotice,
+  type RecallNotice,
+  type RunTask,
   type DescribeOutput,
   type JobResult,
   type RunTaskOutput,
@@ -77,44 +79,76 @@ function loadHandlers(): Promise<Map<string, JobHandler>> {
   return handlers;
 }
 
-// Reports: batched per tick, posted on parentPort.
+// Reports: batched per tick, posted on parentPort. Parked jobs whose lane freed start in the same
+// tick, after the report that carries the results that freed their lanes.
 let outbox: ThreadEvent[] = [];
-let flushScheduled = false;
+let tickScheduled = false;
+/** Task runs with a free lane and a parked job. */
+const refills = new Set<TaskRun>();
+function schedule(): void {
+  if (tickScheduled) return;
+  tickScheduled = true;
+  setImmediate(tick);
+}
 function report(event: ThreadEvent): void {
   outbox.push(event);
-  if (!flushScheduled) {
-    flushScheduled = true;
-    setImmediate(flush);
-  }
+  schedule();
 }
 function flush(): void {
-  flushScheduled = false;
   if (outbox.length === 0) return;
   const events = outbox;
   outbox = [];
   parentPort?.postMessage({ leasehold: data.poolId, events });
 }
+function tick(): void {
+  tickScheduled = false;
+  const starting: Array<readonly [TaskRun, ThreadJob]> = [];
+  for (const run of refills) for (const job of run.take()) starting.push([run, job]);
+  refills.clear();
+  // Say that they start, synchronously, before any of their handlers runs: a handler that blocks
+  // its thread cannot hide its start (its timeout counts from here).
+  for (const [, job] of starting) outbox.push({ t: 'started', id: job.id, token: job.token, threadId });
+  flush();
+  for (const [run, job] of starting) run.launch(job);
+}
 
-// Aborts: by (id, token), from the supervisor's broadcast channel. The supervisor broadcasts to
-// every thread, and an abort can arrive before the job's task does (the task still queued in
-// Piscina): such aborts are kept, bounded, so that the job never starts. Keys hold the lease
-// token, which is never reused, so a kept abort can only ever match the lease it was meant for.
+// Aborts and recalls: by (id, token), from the supervisor's broadcast channel. The supervisor
+// broadcasts to every thread, and a notice can arrive before the job's task does (the task still
+// queued in Piscina): such notices are kept, bounded, so that the job never starts. Keys hold the
+// lease token, which is never reused, so a kept notice can only ever match the lease it was meant for.
 const controllers = new Map<string, AbortController>();
-const earlyAborts = new Map<string, string>();
-const MAX_EARLY_ABORTS = 10_000;
+/** Jobs waiting in this thread for a lane of their task, by lease key. */
+const parked = new Map<string, TaskRun>();
+const earlyNotices = new Map<string, AbortNotice['reason'] | 'recall'>();
+const MAX_EARLY_NOTICES = 10_000;
 const abortError = (id: number, reason: string): DOMException => new DOMException(`job ${id}: ${reason}`, 'AbortError');
-const abortChannel = new BroadcastChannel(abortChannelName(data.poolId));
-abortChannel.onmessage = (message: unknown) => {
-  const notice = (message as { data?: AbortNotice }).data;
-  if (notice?.t !== 'abort') return;
-  const key = leaseKey(notice.id, notice.token);
+/** The result of a job that never ran: recalled, or aborted before it started. */
+function unstarted({ id, token }: { id: number; token: number }, notice: AbortNotice['reason'] | 'recall'): JobResult {
+  if (notice === 'recall') return { id, token, outcome: 'recalled' };
+  return { id, token, outcome: 'failed', error: serializeError(abortError(id, notice), 'ERR_ABORTED') };
+}
+function onNotice(ref: { id: number; token: number }, notice: AbortNotice['reason'] | 'recall'): void {
+  const key = leaseKey(ref.id, ref.token);
   const controller = controllers.get(key);
   if (controller !== undefined) {
-    controller.abort(abortError(notice.id, notice.reason));
+    // Running: an abort fires its signal; a recall comes too late and changes nothing.
+    if (notice !== 'recall') controller.abort(abortError(ref.id, notice));
     return;
   }
-  earlyAborts.set(key, notice.reason);
-  if (earlyAborts.size > MAX_EARLY_ABORTS) earlyAborts.delete(earlyAborts.keys().next().value as string);
+  const run = parked.get(key);
+  if (run !== undefined) {
+    parked.delete(key);
+    run.finish(unstarted(ref, notice));
+    return;
+  }
+  earlyNotices.set(key, notice);
+  if (earlyNotices.size > MAX_EARLY_NOTICES) earlyNotices.delete(earlyNotices.keys().next().value as string);
+}
+const abortChannel = new BroadcastChannel(abortChannelName(data.poolId));
+abortChannel.onmessage = (message: unknown) => {
+  const notice = (message as { data?: AbortNotice | RecallNotice }).data;
+  if (notice?.t === 'abort') onNotice(notice, notice.reason);
+  else if (notice?.t === 'recall') for (const ref of notice.refs) onNotice(ref, 'recall');
 };
 // The channel must not keep an idle thread alive.
 (abortChannel as unknown as { unref?: () => void }).unref?.();
@@ -128,78 +162,132 @@ function encodeResult(ref: { id: number; token: number }, value: unknown): JobRe
   }
 }
 
-async function runJob(job: ThreadJob, stream: boolean): Promise<JobResult> {
+async function runJob(job: ThreadJob): Promise<JobResult> {
   const key = leaseKey(job.id, job.token);
   const controller = new AbortController();
   controllers.set(key, controller);
   const ref = { id: job.id, token: job.token };
-  const early = earlyAborts.get(key);
-  if (early !== undefined) earlyAborts.delete(key);
-  let result: JobResult;
   try {
     const handler = (await loadHandlers()).get(job.name);
-    if (early !== undefined) {
-      // Aborted before it reached this thread: the handler never runs.
-      result = { ...ref, outcome: 'failed', error: serializeError(abortError(job.id, early), 'ERR_ABORTED') };
-    } else if (handler === undefined) {
+    if (handler === undefined) {
       const error: SerializedError = {
         name: 'UnknownHandler',
         code: 'ERR_UNKNOWN_HANDLER',
         message: `the handlers module exports no function named "${job.name}"`,
         retryable: false,
       };
-      result = { ...ref, outcome: 'failed', error };
-    } else {
-      let log: Logger | undefined;
-      const ctx: JobHandlerContext = {
-        jobId: job.id,
-        name: job.name,
-        attempt: job.attempt,
-        leaseToken: job.token,
-        signal: controller.signal,
-        get log() {
-          return (log ??= logger.child({ jobId: job.id, job: job.name, attempt: job.attempt }));
-        },
-        progress: (value: unknown) => {
-          report({ t: 'progress', ...ref, value: JSON.parse(encodeJson(value, 'progress', data.maxPayloadBytes)) as unknown });
-        },
-        skip: (reason = 'skipped by handler') => {
-          throw new SkipSignal(String(reason));
-        },
-        NonRetryableError,
-      };
-      const value: unknown = await handler(JSON.parse(job.payloadText), ctx);
-      result = encodeResult(ref, value);
+      return { ...ref, outcome: 'failed', error };
     }
+    let log: Logger | undefined;
+    const ctx: JobHandlerContext = {
+      jobId: job.id,
+      name: job.name,
+      attempt: job.attempt,
+      leaseToken: job.token,
+      signal: controller.signal,
+      get log() {
+        return (log ??= logger.child({ jobId: job.id, job: job.name, attempt: job.attempt }));
+      },
+      progress: (value: unknown) => {
+        report({ t: 'progress', ...ref, value: JSON.parse(encodeJson(value, 'progress', data.maxPayloadBytes)) as unknown });
+      },
+      skip: (reason = 'skipped by handler') => {
+        throw new SkipSignal(String(reason));
+      },
+      NonRetryableError,
+    };
+    const value: unknown = await handler(JSON.parse(job.payloadText), ctx);
+    return encodeResult(ref, value);
   } catch (thrown) {
     if (thrown instanceof SkipSignal || (typeof thrown === 'object' && thrown !== null && SKIP in thrown)) {
-      result = { ...ref, outcome: 'skipped', reason: (thrown as SkipSignal).reason };
-    } else {
-      result = { ...ref, outcome: 'failed', error: serializeError(thrown, 'ERR_HANDLER_FAILED') };
+      return { ...ref, outcome: 'skipped', reason: (thrown as SkipSignal).reason };
     }
+    return { ...ref, outcome: 'failed', error: serializeError(thrown, 'ERR_HANDLER_FAILED') };
   } finally {
     controllers.delete(key);
   }
-  if (stream) report({ t: 'result', ...result });
-  return result;
+}
+
+/**
+ * One {@link RunTask} in this thread: its jobs run in order, at most `lanes` at once; the others
+ * wait in {@link parked} until a lane frees (or a recall or an abort takes them out).
+ */
+class TaskRun {
+  readonly #results: JobResult[] = [];
+  readonly #queue: ThreadJob[] = [];
+  #head = 0;
+  #free: number;
+  #left: number;
+  /** Results are reported as they come (more than one job), and repeated in the task's output. */
+  readonly #stream: boolean;
+  readonly #keys: Set<string>;
+  readonly done: Promise<RunTaskOutput>;
+  #resolve: (output: RunTaskOutput) => void = () => undefined;
+
+  constructor(task: RunTask) {
+    this.#left = task.jobs.length;
+    this.#free = Math.max(1, task.lanes);
+    this.#stream = task.jobs.length > 1;
+    this.#keys = new Set(task.jobs.map((j) => leaseKey(j.id, j.token)));
+    this.done = new Promise((resolve) => (this.#resolve = resolve));
+    for (const job of task.jobs) {
+      const key = leaseKey(job.id, job.token);
+      const early = earlyNotices.get(key);
+      if (early !== undefined) {
+        // Aborted or recalled before it reached this thread: it never starts.
+        earlyNotices.delete(key);
+        this.finish(unstarted(job, early));
+        continue;
+      }
+      this.#queue.push(job);
+      parked.set(key, this);
+    }
+    if (this.#queue.length > 0) refills.add(this);
+  }
+
+  /** Takes the parked jobs that free lanes can start now (all of them leave {@link parked}). */
+  take(): ThreadJob[] {
+    const out: ThreadJob[] = [];
+    while (this.#free > 0 && this.#head < this.#queue.length) {
+      const job = this.#queue[this.#head++] as ThreadJob;
+      const key = leaseKey(job.id, job.token);
+      if (parked.get(key) !== this) continue; // recalled or aborted while parked
+      parked.delete(key);
+      this.#free--;
+      out.push(job);
+    }
+    return out;
+  }
+
+  launch(job: ThreadJob): void {
+    void runJob(job).then((result) => {
+      this.#free++;
+      if (this.#head < this.#queue.length) {
+        refills.add(this);
+        schedule();
+      }
+      this.finish(result);
+    });
+  }
+
+  finish(result: JobResult): void {
+    this.#results.push(result);
+    if (this.#stream) report({ t: 'result', ...result });
+    if (--this.#left > 0) return;
+    // Results still in the outbox travel with the task's own result instead: one message fewer
+    // when every job of the task ended in the same turn (short jobs, the common case).
+    if (this.#stream) outbox = outbox.filter((e) => e.t !== 'result' || !this.#keys.has(leaseKey(e.id, e.token)));
+    flush();
+    this.#resolve({ results: this.#results });
+  }
 }
 
 /** The Piscina task function. */
 export default async function leaseholdTask(task: ThreadTask): Promise<RunTaskOutput | DescribeOutput> {
   if (task.kind === 'describe') return { handlers: [...(await loadHandlers()).keys()].sort() };
   await loadHandlers();
-  // Every job of the task starts now: say so synchronously, before any handler runs, so that a
-  // handler that blocks its thread cannot hide its start (its timeout counts from here).
-  parentPort?.postMessage({ leasehold: data.poolId, events: task.jobs.map((j) => ({ t: 'started', id: j.id, token: j.token, threadId })) });
-  // With one job, the task's own result is as early as any report: stream results only for more.
-  const stream = task.jobs.length > 1;
-  const results = await Promise.all(task.jobs.map((job) => runJob(job, stream)));
-  // Results still in the outbox travel with the task's own result instead: one message fewer
-  // when every job of the task ended in the same turn (short jobs, the common case).
-  if (stream && outbox.length > 0) {
-    const mine = new Set(task.jobs.map((j) => leaseKey(j.id, j.token)));
-    outbox = outbox.filter((e) => e.t !== 'result' || !mine.has(leaseKey(e.id, e.token)));
-  }
-  flush();
-  return { results };
+  const run = new TaskRun(task);
+  // The first lanes start now, in this turn (see `tick`).
+  tick();
+  return run.done;
 }

@@ -2,8 +2,8 @@
  * The Piscina pool, seen as leasehold needs it: run a batch of jobs in one thread, hear what
  * threads report, abort one job, terminate one thread.
  *
- * A task carries several jobs (one per slot it fills) so that small jobs do not each pay a
- * thread message. A task's promise rejects only when its thread died: the thread entry catches
+ * A task carries several jobs so that small jobs do not each pay a thread message: one per slot
+ * it fills (its lanes), and possibly more that wait in the thread for a lane (parked). A task's promise rejects only when its thread died: the thread entry catches
  * everything a handler can throw. The rejection is classified here (`ERR_OUT_OF_MEMORY` for
  * `resourceLimits`, `ERR_WORKER_LOST` otherwise).
  */
@@ -18,6 +18,7 @@ import {
   isThreadReport,
   type AbortNotice,
   type DescribeOutput,
+  type RecallNotice,
   type RunTaskOutput,
   type ThreadData,
   type ThreadEvent,
@@ -98,9 +99,9 @@ export class ThreadPool {
     (this.#abort as unknown as { unref?: () => void }).unref?.();
   }
 
-  /** Runs jobs in one thread; rejects only if that thread died. */
-  run(jobs: readonly ThreadJob[]): Promise<RunTaskOutput> {
-    const task: ThreadTask = { kind: 'run', jobs };
+  /** Runs jobs in one thread, at most `lanes` at once, in order; rejects only if that thread died. */
+  run(jobs: readonly ThreadJob[], lanes: number): Promise<RunTaskOutput> {
+    const task: ThreadTask = { kind: 'run', jobs, lanes };
     return this.#pool.run(task) as Promise<RunTaskOutput>;
   }
 
@@ -113,6 +114,11 @@ export class ThreadPool {
   /** Asks the thread running a job to abort its handler's signal. */
   abort(notice: Omit<AbortNotice, 't'>): void {
     this.#abort.postMessage({ t: 'abort', ...notice } satisfies AbortNotice);
+  }
+
+  /** Asks threads to give back these jobs if they are still parked (a `recalled` result each); started ones run on. */
+  recall(refs: RecallNotice['refs']): void {
+    if (refs.length > 0) this.#abort.postMessage({ t: 'recall', refs } satisfies RecallNotice);
   }
 
   /** Terminates one thread (its tasks reject; the pool starts a replacement). */

@@ -2,9 +2,9 @@
  * What crosses the thread boundary, by name. Everything here is plain data (structured-clone
  * safe); errors cross as {@link SerializedError} and are never checked with `instanceof`.
  *
- * main → thread: a Piscina task ({@link RunTask} or {@link DescribeTask}); aborts go over a
- *   BroadcastChannel named {@link abortChannelName} ({@link AbortNotice}), because a Piscina
- *   AbortSignal would terminate the whole thread.
+ * main → thread: a Piscina task ({@link RunTask} or {@link DescribeTask}); aborts and recalls go
+ *   over a BroadcastChannel named {@link abortChannelName} ({@link AbortNotice},
+ *   {@link RecallNotice}), because a Piscina AbortSignal would terminate the whole thread.
  * thread → main: {@link ThreadReport}s posted on `parentPort` (Piscina re-emits them as pool
  *   `message` events), batched per tick: a job `started`, its `progress`, its `result`. The
  *   task's return value ({@link RunTaskOutput}) repeats every result, so a result never depends
@@ -33,10 +33,16 @@ export interface ThreadJob {
   readonly attempt: number;
 }
 
-/** Run these jobs (concurrently, in this thread). */
+/**
+ * Run these jobs in this thread, at most `lanes` at once, in order: the first `lanes` start now,
+ * each later one when an earlier one ends. Jobs waiting for a lane are parked in the thread: they
+ * hold no slot there until they start, and a {@link RecallNotice} (or an abort) takes them back
+ * unstarted.
+ */
 export interface RunTask {
   readonly kind: 'run';
   readonly jobs: readonly ThreadJob[];
+  readonly lanes: number;
 }
 
 /** Report the handler names the module exports. */
@@ -51,7 +57,9 @@ export type ThreadTask = RunTask | DescribeTask;
 export type JobResult =
   | { readonly id: number; readonly token: number; readonly outcome: 'done'; readonly resultText: string }
   | { readonly id: number; readonly token: number; readonly outcome: 'skipped'; readonly reason: string }
-  | { readonly id: number; readonly token: number; readonly outcome: 'failed'; readonly error: SerializedError };
+  | { readonly id: number; readonly token: number; readonly outcome: 'failed'; readonly error: SerializedError }
+  /** Parked in the thread and recalled before it started: it never ran. */
+  | { readonly id: number; readonly token: number; readonly outcome: 'recalled' };
 
 /** What a thread reports while jobs run. */
 export type ThreadEvent =
@@ -81,6 +89,12 @@ export interface AbortNotice {
   readonly id: number;
   readonly token: number;
   readonly reason: 'lease_lost' | 'timeout' | 'cancelled' | 'stopping';
+}
+
+/** Sent on the abort channel: give back these jobs if they are still parked (never started). */
+export interface RecallNotice {
+  readonly t: 'recall';
+  readonly refs: ReadonlyArray<{ readonly id: number; readonly token: number }>;
 }
 
 /** The abort channel's name for a pool. */

@@ -2,7 +2,10 @@
  * One execution slot of the supervisor's thread pool.
  *
  * A slot holds at most one job at a time. `ASSIGN` gives it a job; `RELEASE` frees it when the
- * job's thread work ended (its result arrived); `CRASH` when the thread running it died, after
+ * job's thread work ended (its result arrived). A slot can also stay with the thread task that
+ * holds it while that task has jobs parked in the thread: `NEXT` moves it to the task's next job
+ * when that one starts, or (`jobId: null`) keeps it reserved for the task meanwhile. `CRASH` when
+ * the thread running it died, after
  * which the slot stays `crashed` until the supervisor has recorded the job's failure
  * (`RECOVERED`). `DRAIN` stops the slot, at once when idle, after its job otherwise.
  *
@@ -31,6 +34,7 @@ export interface WorkerInput {
 /** The events of a slot. */
 export type WorkerEvent =
   | { readonly type: 'ASSIGN'; readonly jobId: number }
+  | { readonly type: 'NEXT'; readonly jobId: number | null }
   | { readonly type: 'RELEASE' }
   | { readonly type: 'CRASH' }
   | { readonly type: 'RECOVERED' }
@@ -40,7 +44,7 @@ type Args = { readonly context: WorkerContext; readonly event: WorkerEvent };
 
 /** The slot machine's context updates, by name. Pure. */
 export const workerUpdates = {
-  takeJob: ({ event }: Args): Partial<WorkerContext> => ({ jobId: event.type === 'ASSIGN' ? event.jobId : null }),
+  takeJob: ({ event }: Args): Partial<WorkerContext> => ({ jobId: event.type === 'ASSIGN' || event.type === 'NEXT' ? event.jobId : null }),
   dropJob: (): Partial<WorkerContext> => ({ jobId: null }),
 } as const;
 
@@ -72,6 +76,7 @@ export const workerMachine = setup({
     busy: {
       on: {
         RELEASE: { target: 'idle', actions: 'dropJob' },
+        NEXT: { actions: 'takeJob' },
         CRASH: { target: 'crashed' },
         DRAIN: { target: 'draining' },
       },
@@ -85,6 +90,7 @@ export const workerMachine = setup({
     draining: {
       on: {
         RELEASE: { target: 'stopped', actions: 'dropJob' },
+        NEXT: { actions: 'takeJob' },
         CRASH: { target: 'stopped', actions: 'dropJob' },
       },
     },

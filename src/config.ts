@@ -396,12 +396,12 @@ export const SUPERVISOR_DEFAULTS = Object.freeze({
   timeoutGraceMs: 1_000,
   /** How long `stop()` lets running jobs finish before interrupting them. */
   stopGraceMs: 30_000,
-  /** The most jobs handed to a thread in one message. */
+  /** The most jobs that start from one thread message (jobs parked behind them come on top). */
   maxJobsPerTask: 16,
   /** How long acknowledgements may wait to be written together while every slot is busy and fed. */
   maxAckDelayMs: 5,
-  /** The most jobs leased ahead of free slots. */
-  maxPrefetch: 256,
+  /** The most jobs leased ahead of free slots (in the buffer or parked in threads). */
+  maxPrefetch: 1_024,
 });
 
 /** Checked structurally here (the Store type lives above config in the import graph). */
@@ -446,14 +446,16 @@ export const supervisorOptionsSchema = z
     concurrency: z.number().int().min(1).max(10_000).optional(),
     /** Piscina tasks one thread runs at once. @defaultValue `ceil(concurrency / threads)` */
     concurrentTasksPerWorker: z.number().int().min(1).max(10_000).optional(),
-    /** The most jobs handed to a thread in one message. @defaultValue 16 */
+    /** The most jobs that start from one thread message; when jobs are short, jobs parked behind them come on top. @defaultValue 16 */
     maxJobsPerTask: z.number().int().min(1).max(1_000).optional(),
     /**
      * The most jobs leased ahead of free slots, so that a slot that frees is refilled without a
      * store round trip. The buffer adapts: about two ack windows of the recent completion rate,
-     * at least `concurrency` (when `prefetch` allows), at most `prefetch`. Buffered jobs hold
-     * leases (heartbeated) and go back uncounted on pause or stop. 0 turns prefetching off.
-     * @defaultValue 256
+     * at least `concurrency` (when `prefetch` allows), at most `prefetch`. What it holds beyond
+     * `concurrency` is parked in the threads, behind the running jobs, so that threads go on
+     * while the main thread records what ended. Buffered and parked jobs hold leases (heartbeated)
+     * and go back uncounted on pause or stop. 0 turns prefetching off.
+     * @defaultValue 1024
      */
     prefetch: z.number().int().min(0).max(100_000).optional(),
     /** While every slot is busy and the prefetch buffer feeds them, acknowledgements wait up to this long to share one transaction (0: never wait). @defaultValue 5 */

@@ -3,7 +3,7 @@ import { transition } from 'xstate';
 import { workerLifecycle } from '../../actors/worker.actor.js';
 import { WorkerStates, workerMachine, type WorkerEvent } from '../../machines/worker.machine.js';
 
-const events: WorkerEvent[] = [{ type: 'ASSIGN', jobId: 7 }, { type: 'RELEASE' }, { type: 'CRASH' }, { type: 'RECOVERED' }, { type: 'DRAIN' }];
+const events: WorkerEvent[] = [{ type: 'ASSIGN', jobId: 7 }, { type: 'NEXT', jobId: 8 }, { type: 'NEXT', jobId: null }, { type: 'RELEASE' }, { type: 'CRASH' }, { type: 'RECOVERED' }, { type: 'DRAIN' }];
 
 describe('worker machine', () => {
   it('has the states of DESIGN.md', () => {
@@ -43,5 +43,10 @@ describe('worker machine', () => {
     expect(path('idle', { type: 'ASSIGN', jobId: 1 }, { type: 'CRASH' }, { type: 'RECOVERED' }).s).toBe('idle');
     expect(path('idle', { type: 'ASSIGN', jobId: 1 }, { type: 'DRAIN' }, { type: 'RELEASE' }).s).toBe('stopped');
     expect(path('idle', { type: 'DRAIN' }).s).toBe('stopped');
+    // A slot held by a thread task with parked jobs: reserved between two of its jobs.
+    expect(path('idle', { type: 'ASSIGN', jobId: 1 }, { type: 'NEXT', jobId: null })).toEqual({ s: 'busy', c: { slot: 0, jobId: null } });
+    expect(path('idle', { type: 'ASSIGN', jobId: 1 }, { type: 'NEXT', jobId: null }, { type: 'NEXT', jobId: 2 })).toEqual({ s: 'busy', c: { slot: 0, jobId: 2 } });
+    expect(path('idle', { type: 'ASSIGN', jobId: 1 }, { type: 'DRAIN' }, { type: 'NEXT', jobId: 2 }, { type: 'RELEASE' }).s).toBe('stopped');
+    expect(() => path('idle', { type: 'NEXT', jobId: 2 })).toThrow('idle NEXT');
   });
 });

@@ -26,7 +26,7 @@ export class LeaseholdSystem implements System {
       synchronous === 'FULL'
         ? 'SQLite WAL synchronous=FULL: an acknowledged job survives power loss'
         : 'SQLite WAL synchronous=NORMAL: survives a process crash; the last commits may be lost on power loss';
-    this.config = `createSupervisor({ store: { sqlite, synchronous: '${synchronous}' }, concurrency: ${ctx.concurrency}, logger: false }), other options default (threads = min(CPUs, concurrency), prefetch 256, maxAckDelayMs 5); handlers in worker threads`;
+    this.config = `createSupervisor({ store: { sqlite, synchronous: '${synchronous}' }, concurrency: ${ctx.concurrency}, logger: false }), other options default (threads = min(CPUs, concurrency), prefetch 1024, maxAckDelayMs 5); handlers in worker threads`;
   }
 
   async check(): Promise<string | null> {
