@@ -22,8 +22,16 @@ import type { WorkerActor } from './worker.actor.js';
  */
 export interface ThreadTaskRecord {
   readonly slots: WorkerActor[];
+  /** Every job sent in the task. */
+  readonly jobs: readonly JobActor[];
   /** Jobs of the task without a result yet. */
   left: number;
+  /** Its jobs still parked in the thread. */
+  parked: number;
+  /** When it was sent, or when a job of it last ended (the supervisor's clock). */
+  lastEndAt: number;
+  /** Its parked jobs were recalled because it stalled. */
+  recalled: boolean;
   /** Jobs that started in the thread before a slot of the task was free to record them (reports crossing). */
   readonly waiting: JobActor[];
 }

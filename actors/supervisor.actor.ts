@@ -28,7 +28,7 @@ import { hostname, availableParallelism } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { createActor, fromPromise, type Actor } from 'xstate';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../src/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../src/clock.js';
 import { parseOrThrow, SUPERVISOR_DEFAULTS, supervisorOptionsSchema, type JobInput, type SupervisorOptions } from '../src/config.js';
 import { LeaseholdError, type SerializedError } from '../src/errors.js';
 import { crashPoint } from '../src/faults.js';
@@ -170,6 +170,9 @@ export class Supervisor implements AsyncDisposable {
   #buffer: JobActor[] = [];
   /** Jobs sent to threads to wait there for a lane of their task (parked), not started yet. */
   #parkedCount = 0;
+  /** Thread tasks with jobs parked, watched for stalls (see `#recallStalled`). */
+  readonly #parkingTasks = new Set<ThreadTaskRecord>();
+  #stallTimer: TimerHandle;
   #acks: AckQueue = emptyAcks();
   #ackCount = 0;
   #pool: ThreadPool | undefined;
@@ -419,6 +422,8 @@ export class Supervisor implements AsyncDisposable {
     this.#keepAlive = undefined;
     this.#actor?.stop();
     for (const job of this.#jobs.values()) this.#clearTimers(job);
+    if (this.#stallTimer !== undefined) this.#opts.clock.clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
     await this.#pool?.destroy();
     this.#pool = undefined;
     if (this.#ownsStore) await this.#store.close();
@@ -623,6 +628,7 @@ export class Supervisor implements AsyncDisposable {
         this.#dispatch(result.leased);
       }
     }
+    this.#recallStalled();
     await this.#checkDrained();
     this.#checkIdle();
     return { more: this.#ackCount > 0 };
@@ -719,11 +725,20 @@ export class Supervisor implements AsyncDisposable {
   #runTask(lanes: readonly JobActor[], parked: readonly JobActor[]): void {
     const pool = this.#pool;
     if (pool === undefined) return;
-    const record: ThreadTaskRecord = { slots: lanes.map((a) => a.slot as WorkerActor), left: lanes.length + parked.length, waiting: [] };
     const group = [...lanes, ...parked];
+    const record: ThreadTaskRecord = {
+      slots: lanes.map((a) => a.slot as WorkerActor),
+      jobs: group,
+      left: group.length,
+      parked: parked.length,
+      lastEndAt: this.#opts.clock.now(),
+      recalled: false,
+      waiting: [],
+    };
     for (const actor of group) actor.task = record;
     for (const actor of parked) actor.parked = true;
     this.#parkedCount += parked.length;
+    if (parked.length > 0) this.#parkingTasks.add(record);
     const jobs: ThreadJob[] = group.map((a) => ({ id: a.jobId, token: a.token, name: a.job.name, payloadText: a.job.payloadText, attempt: a.job.attempt }));
     pool.run(jobs, lanes.length).then(
       (output) => {
@@ -741,6 +756,36 @@ export class Supervisor implements AsyncDisposable {
     if (!job.parked) return;
     job.parked = false;
     this.#parkedCount--;
+    const task = job.task;
+    if (task !== null && --task.parked === 0) this.#parkingTasks.delete(task);
+  }
+
+  /**
+   * Recalls the parked jobs of every task none of whose jobs ended for `stallMs`: its lanes are
+   * held by jobs longer than parking assumed, and the jobs behind them come back to the buffer,
+   * for slots that are free. While some wait, a timer makes sure the check runs when they are due.
+   */
+  #recallStalled(): void {
+    if (this.#parkingTasks.size === 0 || this.#state !== 'running') return;
+    const now = this.#opts.clock.now();
+    const stallMs = Math.max(50, 10 * this.#opts.maxAckDelayMs);
+    let next = Number.POSITIVE_INFINITY;
+    for (const task of this.#parkingTasks) {
+      if (task.recalled) continue;
+      const due = task.lastEndAt + stallMs;
+      if (due > now) {
+        next = Math.min(next, due);
+        continue;
+      }
+      task.recalled = true;
+      this.#pool?.recall(task.jobs.filter((j) => j.parked && j.task === task && !j.lost && !j.releasing).map((j) => j.ref));
+    }
+    if (next < Number.POSITIVE_INFINITY && this.#stallTimer === undefined) {
+      this.#stallTimer = this.#opts.clock.setTimeout(() => {
+        this.#stallTimer = undefined;
+        this.#recallStalled();
+      }, next - now);
+    }
   }
 
   /** A job's thread work ended (or it came back unstarted): its task needs one slot fewer, or hands the slot on. */
@@ -755,6 +800,7 @@ export class Supervisor implements AsyncDisposable {
       return;
     }
     task.left--;
+    task.lastEndAt = this.#opts.clock.now();
     const waiting = task.waiting.indexOf(job);
     if (waiting >= 0) task.waiting.splice(waiting, 1);
     slot?.send({ type: 'NEXT', jobId: null });
@@ -883,15 +929,17 @@ export class Supervisor implements AsyncDisposable {
     // Slots the task held for jobs that never started are free again.
     for (const slot of record.slots) if (slot.state === 'busy' && slot.context.jobId === null) slot.send({ type: 'RELEASE' });
     record.left = 0;
+    this.#parkingTasks.delete(record);
     for (const job of group) {
       // Jobs whose results already arrived (a task still pending when the pool is destroyed at
       // stop, after its jobs reported) are not affected.
       if (job.threadDone || this.#jobs.get(leaseKey(job.jobId, job.token)) !== job) continue;
       this.#threadDone(job);
+      const parked = job.parked;
+      this.#unpark(job);
       job.task = null;
-      if (job.parked) {
+      if (parked) {
         // Parked, never started: given back uncounted (or dropped, if its lease is gone).
-        this.#unpark(job);
         if (job.lost || job.releasing) this.#forgetIfSettled(job);
         else this.#giveBack(job);
         continue;

@@ -154,6 +154,33 @@ describe('jobs parked in threads', () => {
     }
   });
 
+  it('jobs parked behind lanes that stall come back to the buffer, keep their leases, and run once', async () => {
+    // A 5 ms ack window: a task none of whose jobs ended for 50 ms has stalled.
+    await using t = testSupervisor({ ...parking, maxAckDelayMs: 5 });
+    await warmUp(t.supervisor);
+    const gate = t.dir.file('gate');
+    const log = t.dir.file('runs.log');
+    const jobs = await t.supervisor.enqueueMany([
+      { name: 'waitForFile', payload: { path: gate } },
+      { name: 'waitForFile', payload: { path: gate } },
+      ...Array.from({ length: 10 }, () => ({ name: 'logged', payload: { log, ms: 0 } })),
+    ]);
+    const behind = jobs.slice(2).map((j) => j.id);
+    let sawParked = false;
+    await until('parked jobs recalled to the buffer', () => {
+      const inFlight = t.supervisor.status().inFlight;
+      sawParked ||= inFlight.some((j) => j.parked);
+      const waiting = inFlight.filter((j) => behind.includes(j.id));
+      return sawParked && waiting.length === behind.length && waiting.every((j) => !j.parked && j.slot === null && j.state === 'leased');
+    });
+    expect(startedIn(log)).toEqual([]);
+    writeFileSync(gate, '');
+    await t.supervisor.drain();
+    expect(startedIn(log).sort((a, b) => a - b)).toEqual(behind);
+    const store = t.inspect();
+    for (const id of behind) expect((await store.get(id))?.history.map((h) => h.event)).toEqual(['ENQUEUE', 'LEASE', 'START', 'SUCCEED']);
+  });
+
   it('a thread that dies gives its parked jobs back uncounted; they run on the new thread', async () => {
     await using t = testSupervisor({ ...parking, retry: { kind: 'immediate', maxAttempts: 3 } });
     await warmUp(t.supervisor);
