@@ -7,8 +7,10 @@
  * - The machine's dispatch region invokes `pump` when woken (`WAKE`) or when `pollMs` passes.
  *   One pump is one store transaction: it settles everything that happened since the last pump
  *   (starts, progress, completions, skips, failures, releases) and, while running, leases as many
- *   due jobs as there are idle slots. Leased jobs get a job actor and a slot, and go to threads in
- *   tasks of several jobs.
+ *   due jobs as there are idle slots, plus the prefetch buffer's refill. Leased jobs get a job
+ *   actor and a slot, and go to threads in tasks of several jobs; when jobs are short, a task also
+ *   carries jobs parked behind its slots, which start in its thread as earlier ones end (see
+ *   `#feedNow`). Pause, stop, cancel, a stalled task and a thread's death take parked jobs back.
  * - Threads report `started`, `progress` and `result` (`thread-protocol.ts`). Each report queues
  *   an ack and wakes the pump; the slot is freed as soon as the thread is done with the job, and
  *   the job actor moves when the store has recorded the move.
