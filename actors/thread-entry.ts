@@ -113,13 +113,13 @@ function tick(): void {
 }
 
 // Aborts and recalls: by (id, token), from the supervisor's broadcast channel. The supervisor
-// broadcasts to every thread, and a notice can arrive before the job's task does (the task still
-// queued in Piscina): such notices are kept, bounded, so that the job never starts. Keys hold the
-// lease token, which is never reused, so a kept notice can only ever match the lease it was meant for.
+// broadcasts to every thread, and an abort can arrive before the job's task does (the task still
+// queued in Piscina): such aborts are kept, bounded, so that the job never starts. Keys hold the
+// lease token, which is never reused, so a kept abort can only ever match the lease it was meant for.
 const controllers = new Map<string, AbortController>();
 /** Jobs waiting in this thread for a lane of their task, by lease key. */
 const parked = new Map<string, TaskRun>();
-const earlyNotices = new Map<string, AbortNotice['reason'] | 'recall'>();
+const earlyNotices = new Map<string, AbortNotice['reason']>();
 const MAX_EARLY_NOTICES = 10_000;
 const abortError = (id: number, reason: string): DOMException => new DOMException(`job ${id}: ${reason}`, 'AbortError');
 /** The result of a job that never ran: recalled, or aborted before it started. */
@@ -141,6 +141,12 @@ function onNotice(ref: { id: number; token: number }, notice: AbortNotice['reaso
     run.finish(unstarted(ref, notice));
     return;
   }
+  // An abort is final for its lease: kept, in case the job's task has not arrived yet. A recall is
+  // not kept: every thread hears it, and a job recalled to the buffer is sent again under the same
+  // lease, so a kept recall could send it back again from whichever thread it lands on next. A
+  // recall that finds nothing parked here changes nothing (a job whose task is still queued in
+  // Piscina then runs, as one that had started would).
+  if (notice === 'recall') return;
   earlyNotices.set(key, notice);
   if (earlyNotices.size > MAX_EARLY_NOTICES) earlyNotices.delete(earlyNotices.keys().next().value as string);
 }
@@ -234,7 +240,7 @@ class TaskRun {
       const key = leaseKey(job.id, job.token);
       const early = earlyNotices.get(key);
       if (early !== undefined) {
-        // Aborted or recalled before it reached this thread: it never starts.
+        // Aborted before it reached this thread: it never starts.
         earlyNotices.delete(key);
         this.finish(unstarted(job, early));
         continue;

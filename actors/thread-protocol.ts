@@ -91,7 +91,7 @@ export interface AbortNotice {
   readonly reason: 'lease_lost' | 'timeout' | 'cancelled' | 'stopping';
 }
 
-/** Sent on the abort channel: give back these jobs if they are still parked (never started). */
+/** Sent on the abort channel: give back these jobs if they are still parked in the hearing thread (never started); elsewhere it changes nothing and is not kept. */
 export interface RecallNotice {
   readonly t: 'recall';
   readonly refs: ReadonlyArray<{ readonly id: number; readonly token: number }>;
