@@ -170,9 +170,7 @@ export class Supervisor implements AsyncDisposable {
   readonly #jobs = new Map<string, JobActor>();
   /** Leased jobs waiting for a slot (the prefetch buffer), oldest first. */
   #buffer: JobActor[] = [];
-  /** Jobs sent to threads to wait there for a lane of their task (parked), not started yet. */
-  #parkedCount = 0;
-  /** Thread tasks with jobs parked, watched for stalls (see `#recallStalled`). */
+  /** Thread tasks with jobs parked (sent to wait in a thread for a lane, not started yet); watched for stalls (see `#recallStalled`). */
   readonly #parkingTasks = new Set<ThreadTaskRecord>();
   #stallTimer: TimerHandle;
   #acks: AckQueue = emptyAcks();
@@ -517,7 +515,7 @@ export class Supervisor implements AsyncDisposable {
     // While every slot is busy and the buffer (or the jobs parked in threads) can feed them, let
     // acknowledgements gather for up to maxAckDelayMs into one transaction; otherwise pump on the
     // next turn.
-    const queued = this.#buffer.length + this.#parkedCount;
+    const queued = this.#buffer.length + this.#parkedCount();
     const fed = queued > 0 && queued >= this.#idleSlots();
     const later = fed && this.#opts.maxAckDelayMs > 0 && this.#state === 'running';
     if (later) {
@@ -595,7 +593,7 @@ export class Supervisor implements AsyncDisposable {
     this.#acks = emptyAcks();
     this.#ackCount = 0;
     const idle = input.lease ? this.#slots.filter((s) => s.state === 'idle').length : 0;
-    const want = input.lease ? idle + Math.max(0, this.#prefetchTarget() - this.#buffer.length - this.#parkedCount) : 0;
+    const want = input.lease ? idle + Math.max(0, this.#prefetchTarget() - this.#buffer.length - this.#parkedCount()) : 0;
     const batch: SettleBatch = {
       ...(acks.start.length > 0 ? { start: acks.start } : {}),
       ...(acks.progress.size > 0 ? { progress: [...acks.progress.values()] } : {}),
@@ -707,7 +705,7 @@ export class Supervisor implements AsyncDisposable {
     const idle = this.#slots.filter((s) => s.state === 'idle');
     const n = Math.min(idle.length, this.#buffer.length);
     if (n === 0) return;
-    const parkRoom = Math.max(0, this.#prefetchTarget() - this.#opts.concurrency - this.#parkedCount);
+    const parkRoom = Math.max(0, this.#prefetchTarget() - this.#opts.concurrency - this.#parkedCount());
     const park = Math.min(this.#buffer.length - n, Math.floor((parkRoom * n) / this.#opts.concurrency));
     const actors = this.#buffer.splice(0, n + park);
     actors.forEach((actor, i) => {
@@ -739,7 +737,6 @@ export class Supervisor implements AsyncDisposable {
     };
     for (const actor of group) actor.task = record;
     for (const actor of parked) actor.parked = true;
-    this.#parkedCount += parked.length;
     if (parked.length > 0) this.#parkingTasks.add(record);
     const jobs: ThreadJob[] = group.map((a) => ({ id: a.jobId, token: a.token, name: a.job.name, payloadText: a.job.payloadText, attempt: a.job.attempt }));
     pool.run(jobs, lanes.length).then(
@@ -749,17 +746,28 @@ export class Supervisor implements AsyncDisposable {
       },
       (error: unknown) => {
         // Reports the dead thread posted before dying are still on their way: let them land first.
-        setImmediate(() => this.#onThreadDied(group, record, error));
+        setImmediate(() => this.#onThreadDied(record, error));
       },
     );
+  }
+
+  /** Jobs parked in threads. */
+  #parkedCount(): number {
+    let n = 0;
+    for (const task of this.#parkingTasks) n += task.parked;
+    return n;
   }
 
   #unpark(job: JobActor): void {
     if (!job.parked) return;
     job.parked = false;
-    this.#parkedCount--;
     const task = job.task;
     if (task !== null && --task.parked === 0) this.#parkingTasks.delete(task);
+  }
+
+  /** Asks the task's thread to give back its jobs still parked there (each comes back `recalled`, see `#onRecalled`). */
+  #recallParked(task: ThreadTaskRecord): void {
+    this.#pool?.recall(task.jobs.filter((j) => j.parked && j.task === task && !j.lost && !j.releasing).map((j) => j.ref));
   }
 
   /**
@@ -780,7 +788,7 @@ export class Supervisor implements AsyncDisposable {
         continue;
       }
       task.recalled = true;
-      this.#pool?.recall(task.jobs.filter((j) => j.parked && j.task === task && !j.lost && !j.releasing).map((j) => j.ref));
+      this.#recallParked(task);
     }
     if (next < Number.POSITIVE_INFINITY && this.#stallTimer === undefined) {
       this.#stallTimer = this.#opts.clock.setTimeout(() => {
@@ -921,7 +929,8 @@ export class Supervisor implements AsyncDisposable {
     }
   }
 
-  #onThreadDied(group: readonly JobActor[], record: ThreadTaskRecord, cause: unknown): void {
+  #onThreadDied(record: ThreadTaskRecord, cause: unknown): void {
+    const group = record.jobs;
     const threadId = group.find((j) => j.threadId !== null)?.threadId ?? null;
     const culprit = threadId === null ? undefined : this.#terminated.get(threadId);
     // Every task of the dead thread is handled in this same turn; forget the thread in the next.
@@ -1176,10 +1185,7 @@ export class Supervisor implements AsyncDisposable {
     const buffered = this.#buffer;
     this.#buffer = [];
     for (const job of buffered) this.#giveBack(job);
-    if (this.#parkedCount > 0) {
-      const refs = [...this.#jobs.values()].filter((j) => j.parked && !j.lost && !j.releasing).map((j) => j.ref);
-      this.#pool?.recall(refs);
-    }
+    for (const task of this.#parkingTasks) this.#recallParked(task);
     this.#checkIdle();
   }
 

@@ -226,7 +226,7 @@ class TaskRun {
   #left: number;
   /** Results are reported as they come (more than one job), and repeated in the task's output. */
   readonly #stream: boolean;
-  readonly #keys: Set<string>;
+  readonly #jobs: readonly ThreadJob[];
   readonly done: Promise<RunTaskOutput>;
   #resolve: (output: RunTaskOutput) => void = () => undefined;
 
@@ -234,7 +234,7 @@ class TaskRun {
     this.#left = task.jobs.length;
     this.#free = Math.max(1, task.lanes);
     this.#stream = task.jobs.length > 1;
-    this.#keys = new Set(task.jobs.map((j) => leaseKey(j.id, j.token)));
+    this.#jobs = task.jobs;
     this.done = new Promise((resolve) => (this.#resolve = resolve));
     for (const job of task.jobs) {
       const key = leaseKey(job.id, job.token);
@@ -282,7 +282,10 @@ class TaskRun {
     if (--this.#left > 0) return;
     // Results still in the outbox travel with the task's own result instead: one message fewer
     // when every job of the task ended in the same turn (short jobs, the common case).
-    if (this.#stream) outbox = outbox.filter((e) => e.t !== 'result' || !this.#keys.has(leaseKey(e.id, e.token)));
+    if (this.#stream && outbox.length > 0) {
+      const mine = new Set(this.#jobs.map((j) => leaseKey(j.id, j.token)));
+      outbox = outbox.filter((e) => e.t !== 'result' || !mine.has(leaseKey(e.id, e.token)));
+    }
     flush();
     this.#resolve({ results: this.#results });
   }
