@@ -277,14 +277,18 @@ class TaskRun {
   }
 
   finish(result: JobResult): void {
-    this.#results.push(result);
-    if (this.#stream) report({ t: 'result', ...result });
+    // A recalled job goes back to the supervisor's buffer and may be sent again under the same
+    // lease: its `recalled` must arrive exactly once, so it is reported and never repeated in the
+    // task's output (a late copy would recall the job from wherever it went next).
+    const recalled = result.outcome === 'recalled';
+    if (!recalled) this.#results.push(result);
+    if (this.#stream || recalled) report({ t: 'result', ...result });
     if (--this.#left > 0) return;
     // Results still in the outbox travel with the task's own result instead: one message fewer
     // when every job of the task ended in the same turn (short jobs, the common case).
     if (this.#stream && outbox.length > 0) {
       const mine = new Set(this.#jobs.map((j) => leaseKey(j.id, j.token)));
-      outbox = outbox.filter((e) => e.t !== 'result' || !mine.has(leaseKey(e.id, e.token)));
+      outbox = outbox.filter((e) => e.t !== 'result' || e.outcome === 'recalled' || !mine.has(leaseKey(e.id, e.token)));
     }
     flush();
     this.#resolve({ results: this.#results });

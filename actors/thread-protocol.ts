@@ -8,7 +8,9 @@
  * thread → main: {@link ThreadReport}s posted on `parentPort` (Piscina re-emits them as pool
  *   `message` events), batched per tick: a job `started`, its `progress`, its `result`. The
  *   task's return value ({@link RunTaskOutput}) repeats every result, so a result never depends
- *   on the order in which two different ports deliver; the first copy to arrive wins.
+ *   on the order in which two different ports deliver; the first copy to arrive wins. Except
+ *   `recalled`, reported once only: the job goes back to the buffer under the same lease, so a
+ *   second copy would find it again.
  */
 import type { SerializedError } from '../src/errors.js';
 
@@ -73,7 +75,7 @@ export interface ThreadReport {
   readonly events: readonly ThreadEvent[];
 }
 
-/** The return value of a {@link RunTask}: every job's result. */
+/** The return value of a {@link RunTask}: every job's result, except `recalled` ones (reported once, on `parentPort`, never repeated). */
 export interface RunTaskOutput {
   readonly results: readonly JobResult[];
 }

@@ -181,6 +181,37 @@ describe('jobs parked in threads', () => {
     for (const id of behind) expect((await store.get(id))?.history.map((h) => h.event)).toEqual(['ENQUEUE', 'LEASE', 'START', 'SUCCEED']);
   });
 
+  it('a recalled job sent again is not recalled a second time by a late copy of its first recall', async () => {
+    await using t = testSupervisor({ ...parking, maxAckDelayMs: 5 });
+    await warmUp(t.supervisor);
+    const [gateA, gateB, gateC] = [t.dir.file('a'), t.dir.file('b'), t.dir.file('c')];
+    const log = t.dir.file('runs.log');
+    const jobs = await t.supervisor.enqueueMany([
+      { name: 'waitForFile', payload: { path: gateA } },
+      { name: 'waitForFile', payload: { path: gateB } },
+      { name: 'waitForFile', payload: { path: gateC, log } },
+      ...Array.from({ length: 5 }, () => ({ name: 'logged', payload: { log, ms: 0 } })),
+    ]);
+    const behind = jobs.slice(2).map((j) => j.id);
+    const held = behind[0] as number;
+    let sawParked = false;
+    await until('parked jobs recalled to the buffer', () => {
+      const inFlight = t.supervisor.status().inFlight;
+      sawParked ||= inFlight.some((j) => j.parked);
+      return sawParked && inFlight.filter((j) => behind.includes(j.id)).every((j) => !j.parked && j.slot === null);
+    });
+    // One lane frees: the recalled jobs go out again, the first of them held by its gate.
+    writeFileSync(gateA, '');
+    await until('the recalled job running again', () => startedIn(log).includes(held));
+    // The first task ends now, while they are out again: its output must not recall them twice.
+    writeFileSync(gateB, '');
+    await until('the first task ended', async () => (await t.inspect().get(jobs[1]?.id as number))?.state === 'done');
+    await sleep(50);
+    writeFileSync(gateC, '');
+    await t.supervisor.drain();
+    expect(startedIn(log).sort((a, b) => a - b)).toEqual(behind);
+  });
+
   it('a thread that dies gives its parked jobs back uncounted; they run on the new thread', async () => {
     await using t = testSupervisor({ ...parking, retry: { kind: 'immediate', maxAttempts: 3 } });
     await warmUp(t.supervisor);
