@@ -805,47 +805,43 @@ export class SqliteStore implements Store {
     return this.#write(() => this.#leaseInTransaction(req), false);
   }
 
+  /**
+   * Reads the best due candidates, then leases exactly those by id, in the caller's write
+   * transaction (nothing can lease them in between). Two statements, not one `UPDATE … WHERE id
+   * IN (SELECT … LIMIT n)`: SQLite runs that form with a fixed cost of ~70 µs per call, even when
+   * nothing is due (measured: leasing one job 110 → 38 µs, an empty lease 77 → 10 µs, a lease of
+   * 100 jobs 4.5 → 4.1 µs per job). More queues than one statement can name are read in chunks
+   * and the best `limit` of them all kept.
+   */
   #leaseInTransaction(req: ParsedLeaseRequest): LeasedJob[] {
     const queues = req.queue === undefined ? this.#knownQueues() : typeof req.queue === 'string' ? [req.queue] : [...new Set(req.queue)];
     if (queues.length === 0) return [];
-    if (queues.length > MAX_LEASE_QUEUES) return this.#leaseManyQueues(req, queues);
-    const now = this.#clock.now();
-    const params: Record<string, unknown> = {
-      owner: req.owner,
-      now,
-      expiresAt: now + req.ttlMs,
-      limit: req.limit,
-    };
-    queues.forEach((q, i) => (params[`q${i}`] = q));
     const names = req.names === undefined ? [] : [...new Set(req.names)];
     if (req.names !== undefined && names.length === 0) return [];
-    names.forEach((n, i) => (params[`n${i}`] = n));
-    const rows = this.#leaseStatement(queues.length, names.length).all(params) as LeaseRow[];
-    return this.#leasedJobs(rows, req.owner, now + req.ttlMs);
-  }
-
-  /**
-   * More queues than one statement can name: read the best candidates of each chunk of queues,
-   * keep the best `limit` of them all, and lease those by id — still one transaction.
-   */
-  #leaseManyQueues(req: ParsedLeaseRequest, queues: readonly string[]): LeasedJob[] {
     const now = this.#clock.now();
-    const names = req.names === undefined ? [] : [...new Set(req.names)];
-    if (req.names !== undefined && names.length === 0) return [];
-    const candidates: Array<{ id: number; priority: number; run_at: number }> = [];
-    for (let start = 0; start < queues.length; start += MAX_LEASE_QUEUES) {
-      const chunk = queues.slice(start, start + MAX_LEASE_QUEUES);
-      const params: Record<string, unknown> = { now, limit: req.limit };
-      chunk.forEach((q, i) => (params[`q${i}`] = q));
-      names.forEach((n, i) => (params[`n${i}`] = n));
-      candidates.push(...(this.#candidateStatement(chunk.length, names.length).all(params) as typeof candidates));
+    let ids: number[];
+    if (queues.length <= MAX_LEASE_QUEUES) {
+      ids = this.#candidateStatement(queues.length, names.length, false).all(this.#candidateParams(queues, names, now, req.limit)) as number[];
+    } else {
+      const candidates: Array<[id: number, priority: number, runAt: number]> = [];
+      for (let start = 0; start < queues.length; start += MAX_LEASE_QUEUES) {
+        const chunk = queues.slice(start, start + MAX_LEASE_QUEUES);
+        candidates.push(...(this.#candidateStatement(chunk.length, names.length, true).all(this.#candidateParams(chunk, names, now, req.limit)) as typeof candidates));
+      }
+      candidates.sort((a, b) => a[1] - b[1] || a[2] - b[2] || a[0] - b[0]);
+      ids = candidates.slice(0, req.limit).map((c) => c[0]);
     }
-    candidates.sort((a, b) => a.priority - b.priority || a.run_at - b.run_at || a.id - b.id);
-    const ids = candidates.slice(0, req.limit).map((c) => c.id);
     if (ids.length === 0) return [];
     const expiresAt = now + req.ttlMs;
     const rows = this.#s.leaseByIds.all({ owner: req.owner, now, expiresAt, ids: JSON.stringify(ids) }) as LeaseRow[];
     return this.#leasedJobs(rows, req.owner, expiresAt);
+  }
+
+  #candidateParams(queues: readonly string[], names: readonly string[], now: number, limit: number): Record<string, unknown> {
+    const params: Record<string, unknown> = { now, limit };
+    queues.forEach((q, i) => (params[`q${i}`] = q));
+    names.forEach((n, i) => (params[`n${i}`] = n));
+    return params;
   }
 
   /** The leased jobs, in lease order: what the LEASE write returned, and the rest of each job read with its payload. */
@@ -882,22 +878,15 @@ export class SqliteStore implements Store {
    * the name filter is answered from the index), merged and cut to `limit`, then one UPDATE of the
    * winners. Values are bound, never spliced.
    */
-  #leaseStatement(queueCount: number, nameCount: number): Statement {
-    const cacheKey = `${queueCount}:${nameCount}`;
+  /**
+   * The candidate query (see `candidatesSql`), prepared once per shape: ids only (plucked), or
+   * raw `[id, priority, run_at]` rows when chunks must be merged.
+   */
+  #candidateStatement(queueCount: number, nameCount: number, withOrder: boolean): Statement {
+    const cacheKey = `${queueCount}:${nameCount}:${withOrder ? 'ordered' : 'ids'}`;
     let stmt = this.#leaseStatements.get(cacheKey);
     if (stmt === undefined) {
-      stmt = this.#db.prepare(leaseUpdate(`WHERE id IN (${candidatesSql(queueCount, nameCount, 'id')})`)).raw();
-      this.#leaseStatements.set(cacheKey, stmt);
-    }
-    return stmt;
-  }
-
-  /** The read-only candidate query of `#leaseStatement`, for `#leaseManyQueues`. */
-  #candidateStatement(queueCount: number, nameCount: number): Statement {
-    const cacheKey = `candidates:${queueCount}:${nameCount}`;
-    let stmt = this.#leaseStatements.get(cacheKey);
-    if (stmt === undefined) {
-      stmt = this.#db.prepare(candidatesSql(queueCount, nameCount, 'id, priority, run_at'));
+      stmt = withOrder ? this.#db.prepare(candidatesSql(queueCount, nameCount, 'id, priority, run_at')).raw() : this.#db.prepare(candidatesSql(queueCount, nameCount, 'id')).pluck();
       this.#leaseStatements.set(cacheKey, stmt);
     }
     return stmt;
