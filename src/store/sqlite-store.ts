@@ -873,14 +873,9 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * The claim statement for `queueCount` queues and `nameCount` handler names, prepared on first
-   * use: one scan of `jobs_due` per queue (each already in lease order, each stopping at `limit`;
-   * the name filter is answered from the index), merged and cut to `limit`, then one UPDATE of the
-   * winners. Values are bound, never spliced.
-   */
-  /**
-   * The candidate query (see `candidatesSql`), prepared once per shape: ids only (plucked), or
-   * raw `[id, priority, run_at]` rows when chunks must be merged.
+   * The candidate query for `queueCount` queues and `nameCount` handler names (see
+   * `candidatesSql`), prepared once per shape: ids only (plucked), or raw `[id, priority, run_at]`
+   * rows when chunks of queues must be merged.
    */
   #candidateStatement(queueCount: number, nameCount: number, withOrder: boolean): Statement {
     const cacheKey = `${queueCount}:${nameCount}:${withOrder ? 'ordered' : 'ids'}`;

@@ -3,6 +3,7 @@
  * `*.chaos.test.ts` (npm run test:chaos) full size. Each returns the checker's report and what it
  * measured; the tests assert.
  */
+import Database from 'better-sqlite3';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
@@ -293,6 +294,10 @@ export async function runCrashPoint(o: CrashPointOptions): Promise<CrashPointRes
         const exit = await dead.exitWithin(30_000, 'die after its first lease');
         if (exit.signal !== 'SIGKILL') throw new Error(`dead-${k} exited ${JSON.stringify(exit)}, not by its crash point; stderr: ${dead.stderr}`);
         kills++;
+        // The victim must meet each dead owner's leases in a pass of its own: before the next one
+        // dies, wait until this one's are recovered (a loaded machine can delay the victim's
+        // recovery timer past two expiries, and one pass would then meet both).
+        if (k < o.n - 1) await leasesRecovered(db, `dead-${k}`, 30_000);
         await sleep(random.int(150, 400));
       }
     }
@@ -307,6 +312,21 @@ export async function runCrashPoint(o: CrashPointOptions): Promise<CrashPointRes
     return { report, victim: exit, table };
   } finally {
     await cleanup(dir);
+  }
+}
+
+/** Waits until no job of `db` is leased by `owner` (its leases expired and were recovered). */
+async function leasesRecovered(db: string, owner: string, withinMs: number): Promise<void> {
+  const reader = new Database(db, { readonly: true });
+  try {
+    const held = reader.prepare('SELECT count(*) FROM jobs WHERE lease_owner = ?').pluck();
+    const deadline = Date.now() + withinMs;
+    while ((held.get(owner) as number) > 0) {
+      if (Date.now() > deadline) throw new Error(`the leases of ${owner} were not recovered within ${withinMs} ms`);
+      await sleep(50);
+    }
+  } finally {
+    reader.close();
   }
 }
 
