@@ -227,7 +227,7 @@ export class SqliteStore implements Store {
   #queuesReadAt = 0;
 
   readonly #s: ReturnType<SqliteStore['prepareStatements']>;
-  readonly #leaseStatements = new Map<string, Statement>();
+  readonly #candidateStatements = new Map<string, Statement>();
   readonly #insertChunkStatements = new Map<number, { jobs: Statement; payloads: Statement }>();
   readonly #start: FencedBatch;
   readonly #complete: FencedBatch;
@@ -879,10 +879,10 @@ export class SqliteStore implements Store {
    */
   #candidateStatement(queueCount: number, nameCount: number, withOrder: boolean): Statement {
     const cacheKey = `${queueCount}:${nameCount}:${withOrder ? 'ordered' : 'ids'}`;
-    let stmt = this.#leaseStatements.get(cacheKey);
+    let stmt = this.#candidateStatements.get(cacheKey);
     if (stmt === undefined) {
       stmt = withOrder ? this.#db.prepare(candidatesSql(queueCount, nameCount, 'id, priority, run_at')).raw() : this.#db.prepare(candidatesSql(queueCount, nameCount, 'id')).pluck();
-      this.#leaseStatements.set(cacheKey, stmt);
+      this.#candidateStatements.set(cacheKey, stmt);
     }
     return stmt;
   }
