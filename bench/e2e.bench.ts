@@ -6,7 +6,9 @@
  *   flight, default pool options, same threads. A second baseline runs raw Piscina as leasehold's
  *   pool is set (concurrency / threads tasks at once in each thread, pipelined): with one task at
  *   a time per thread, raw Piscina waits a round trip per task, so this one is the higher ceiling.
- * - latency: enqueue→start on an idle supervisor, one job at a time (p50, p99).
+ * - latency: enqueue→start on an idle supervisor, one job at a time (p50, p99); baseline: raw
+ *   `piscina.run()` to the task's first line, one task at a time, on a pool set as leasehold's
+ *   (the floor of any runtime whose handlers run in worker threads, on this machine, now).
  *
  * Every scenario runs `--rounds` times (3 by default), baseline and subjects interleaved within
  * each round; a row gives the median rate, the median of the per-round ratios and their range,
@@ -17,7 +19,7 @@
  *   npm run bench:e2e -- --quick     # smoke: N = 1,000, 1 round
  */
 import { availableParallelism } from 'node:os';
-import { benchSupervisor, drainRate, idleLatency, percentiles, rawPiscina, scratch } from './harness.js';
+import { benchSupervisor, drainRate, idleLatency, percentiles, rawPiscina, rawPiscinaLatency, scratch } from './harness.js';
 import { argOf, publish, roundsRow, type BenchRow } from './report.js';
 
 const quick = process.argv.includes('--quick');
@@ -56,18 +58,26 @@ try {
       );
     }
   }
-  for (const synchronous of ['NORMAL', 'FULL'] as const) {
-    const samples: number[] = [];
-    for (let round = 0; round < rounds; round++) {
-      const supervisor = benchSupervisor(dir, { synchronous, concurrency: 8, threads });
+  const latencySamples = quick ? 50 : 500;
+  const latencyConcurrency = 8;
+  const raw: number[] = [];
+  const samples = { NORMAL: [] as number[], FULL: [] as number[] };
+  for (let round = 0; round < rounds; round++) {
+    raw.push(...(await rawPiscinaLatency(latencySamples, threads, Math.ceil(latencyConcurrency / threads), 20)));
+    for (const synchronous of ['NORMAL', 'FULL'] as const) {
+      const supervisor = benchSupervisor(dir, { synchronous, concurrency: latencyConcurrency, threads });
       await idleLatency(supervisor, 20); // warm-up
-      samples.push(...(await idleLatency(supervisor, quick ? 50 : 500)));
+      samples[synchronous].push(...(await idleLatency(supervisor, latencySamples)));
       await supervisor.stop();
     }
-    const [p50, p99] = percentiles(samples, [50, 99]);
-    const note = `${samples.length} samples from ${rounds} supervisor${rounds > 1 ? 's' : ''}`;
-    rows.push({ scenario: 'enqueue→start latency, idle supervisor, p50', variant: `synchronous=${synchronous}`, unit: 'ms', value: p50 ?? Number.NaN, note });
-    rows.push({ scenario: 'enqueue→start latency, idle supervisor, p99', variant: `synchronous=${synchronous}`, unit: 'ms', value: p99 ?? Number.NaN, note });
+  }
+  const [raw50, raw99] = percentiles(raw, [50, 99]) as [number, number];
+  const baselineName = 'raw piscina.run() → task start, one at a time';
+  for (const synchronous of ['NORMAL', 'FULL'] as const) {
+    const [p50, p99] = percentiles(samples[synchronous], [50, 99]) as [number, number];
+    const note = `${samples[synchronous].length} samples from ${rounds} supervisor${rounds > 1 ? 's' : ''}, baseline ${raw.length} from ${rounds} pool${rounds > 1 ? 's' : ''}; ratio: leasehold ÷ baseline (lower is better)`;
+    rows.push({ scenario: 'enqueue→start latency, idle supervisor, p50', variant: `synchronous=${synchronous}`, unit: 'ms', value: p50, baselineName, baseline: raw50, ratio: p50 / raw50, note });
+    rows.push({ scenario: 'enqueue→start latency, idle supervisor, p99', variant: `synchronous=${synchronous}`, unit: 'ms', value: p99, baselineName, baseline: raw99, ratio: p99 / raw99, note });
   }
 } finally {
   dir.remove();

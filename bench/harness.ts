@@ -23,35 +23,63 @@ export function scratch(prefix = 'leasehold-bench-'): { file: (name: string) => 
 }
 
 /**
- * Raw Piscina: `count` no-op tasks with `inFlight` outstanding at a time, on `threads` threads;
- * default pool options (one task at a time per thread), or `tasksPerThread` running at once in
- * each thread (`concurrentTasksPerWorker`, as leasehold's pool sets it: concurrency / threads).
+ * A raw Piscina pool (no leasehold) on `threads` threads running a one-line task module, for
+ * `use`; default pool options, or `tasksPerThread` running at once in each thread
+ * (`concurrentTasksPerWorker`, as leasehold's pool sets it: concurrency / threads). Warmed up with
+ * 200 tasks first; destroyed, with its scratch directory, afterwards.
  */
-export async function rawPiscina(count: number, inFlight: number, threads: number, tasksPerThread?: number): Promise<number> {
+async function withRawPool<T>(task: string, threads: number, tasksPerThread: number | undefined, use: (pool: Piscina) => Promise<T>): Promise<T> {
   const dir = scratch();
-  const file = dir.file('noop-task.mjs');
-  writeFileSync(file, 'export default function () { return null; }\n');
+  const file = dir.file('task.mjs');
+  writeFileSync(file, `export default function () { ${task} }\n`);
   const pool = new Piscina({
     filename: file,
     minThreads: threads,
     maxThreads: threads,
     ...(tasksPerThread === undefined ? {} : { concurrentTasksPerWorker: tasksPerThread }),
   });
-  await Promise.all(Array.from({ length: 200 }, () => pool.run(null)));
-  const start = performance.now();
-  let issued = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(inFlight, count) }, async () => {
-      while (issued < count) {
-        issued++;
-        await pool.run(null);
-      }
-    }),
-  );
-  const rate = count / ((performance.now() - start) / 1000);
-  await pool.destroy();
-  dir.remove();
-  return rate;
+  try {
+    await Promise.all(Array.from({ length: 200 }, () => pool.run(null)));
+    return await use(pool);
+  } finally {
+    await pool.destroy();
+    dir.remove();
+  }
+}
+
+/** Raw Piscina: `count` no-op tasks with `inFlight` outstanding at a time (see `withRawPool`). Tasks/s. */
+export function rawPiscina(count: number, inFlight: number, threads: number, tasksPerThread?: number): Promise<number> {
+  return withRawPool('return null;', threads, tasksPerThread, async (pool) => {
+    const start = performance.now();
+    let issued = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(inFlight, count) }, async () => {
+        while (issued < count) {
+          issued++;
+          await pool.run(null);
+        }
+      }),
+    );
+    return count / ((performance.now() - start) / 1000);
+  });
+}
+
+/**
+ * The floor of enqueue→start for work run in worker threads: raw `piscina.run()` to the task's
+ * first line, one task at a time, each posted after the previous one returned (as `idleLatency`
+ * does with jobs), on an idle pool set as leasehold's is. The first `warmUp` are dropped.
+ * Milliseconds.
+ */
+export function rawPiscinaLatency(samples: number, threads: number, tasksPerThread: number, warmUp: number): Promise<number[]> {
+  return withRawPool('return performance.timeOrigin + performance.now();', threads, tasksPerThread, async (pool) => {
+    const out: number[] = [];
+    for (let i = 0; i < warmUp + samples; i++) {
+      const postedAt = preciseNow();
+      const startedAt = (await pool.run(null)) as number;
+      if (i >= warmUp) out.push(startedAt - postedAt);
+    }
+    return out;
+  });
 }
 
 /** A supervisor on a fresh SQLite file with the bench handlers. */
