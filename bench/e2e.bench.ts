@@ -20,11 +20,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { benchSupervisor, drainRate, idleLatency, percentiles, rawPiscina, rawPiscinaLatency, scratch } from './harness.js';
-import { argOf, publish, roundsRow, type BenchRow } from './report.js';
+import { argOf, numberArg, publish, roundsRow, type BenchRow } from './report.js';
 
 const quick = process.argv.includes('--quick');
 const outDir = argOf('--out');
-const rounds = quick ? 1 : Math.max(1, Number(argOf('--rounds') ?? 3));
+const rounds = quick ? 1 : numberArg('rounds', 3, { min: 1, integer: true });
 const N = quick ? 1_000 : 50_000;
 const threads = Math.min(2, availableParallelism());
 const dir = scratch();

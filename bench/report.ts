@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 
 /** One measured row. */
 export interface BenchRow {
@@ -26,6 +27,26 @@ export interface BenchRow {
 export function argOf(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+/**
+ * The number given as `--name N`, or `fallback` when the flag is absent. A flag without a value, or
+ * a value that is not a number within the bounds (an integer when `integer`), throws an error
+ * naming the flag and the value.
+ */
+export function numberArg(name: string, fallback: number, bounds: { readonly min: number; readonly max?: number; readonly integer?: boolean }): number {
+  const flag = `--${name}`;
+  if (!process.argv.includes(flag)) return fallback;
+  const text = argOf(flag);
+  let schema = z.number().min(bounds.min);
+  if (bounds.max !== undefined) schema = schema.max(bounds.max);
+  if (bounds.integer === true) schema = schema.int();
+  const parsed = schema.safeParse(text === undefined || text.trim() === '' ? Number.NaN : Number(text));
+  if (!parsed.success) {
+    const range = `${bounds.integer === true ? 'an integer' : 'a number'} ≥ ${bounds.min}${bounds.max === undefined ? '' : ` and ≤ ${bounds.max}`}`;
+    throw new Error(`${flag} must be ${range} (got ${text === undefined ? 'no value' : JSON.stringify(text)})`);
+  }
+  return parsed.data;
 }
 
 /** The median of a sample (the lower middle one for an even count). */

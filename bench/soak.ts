@@ -28,20 +28,12 @@ import { createSupervisor } from '../actors/supervisor.actor.js';
 import { createSqliteStore } from '../src/store/sqlite-store.js';
 import type { JobInput } from '../src/config.js';
 import { scratch } from './harness.js';
-import { argOf, publish, type BenchRow } from './report.js';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(process.argv[i + 1]);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} must be a non-negative number (got ${String(process.argv[i + 1])})`);
-  return value;
-}
+import { argOf, numberArg, publish, type BenchRow } from './report.js';
 
 const outDir = argOf('--out');
-const minutes = arg('minutes', 30);
-const rate = arg('rate', 200);
-const failRate = arg('fail', 0.01);
+const minutes = numberArg('minutes', 30, { min: 0 });
+const rate = numberArg('rate', 200, { min: 0 });
+const failRate = numberArg('fail', 0.01, { min: 0, max: 1 });
 const durationMs = Math.round(minutes * 60_000);
 const sampleMs = Math.min(5_000, Math.max(1_000, Math.round(durationMs / 100)));
 const warmupMs = durationMs * 0.2;

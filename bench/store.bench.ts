@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { Bench } from 'tinybench';
 import { createSqliteStore, type SqliteStore } from '../src/store/sqlite-store.js';
 import type { LeasedJob } from '../src/store/store.js';
-import { argOf, publish, roundsRow, type BenchRow } from './report.js';
+import { argOf, numberArg, publish, roundsRow, type BenchRow } from './report.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,7 +160,7 @@ for (const sync of ['NORMAL', 'FULL'] as const) {
 
 // Rounds: the whole set of tasks runs `rounds` times (subjects and ceilings interleaved within a
 // round); a row gives the median of each, and the median of the per-round ratios with its range.
-const rounds = quick ? 1 : Math.max(1, Number(argOf('--rounds') ?? 3));
+const rounds = quick ? 1 : numberArg('rounds', 3, { min: 1, integer: true });
 const rates = new Map<string, number[]>();
 for (let round = 0; round < rounds; round++) {
   if (round > 0) bench.reset();

@@ -29,7 +29,7 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { percentiles, preciseNow, scratch } from '../harness.js';
-import { argOf, median, publish, roundsNote, type BenchRow } from '../report.js';
+import { argOf, median, numberArg, publish, roundsNote, type BenchRow } from '../report.js';
 import { messageOf, timeboxed, type Context, type OnStart, type Payload, type System } from './common.js';
 import { BullmqSystem } from './systems/bullmq.js';
 import { GraphileWorkerSystem } from './systems/graphile-worker.js';
@@ -53,7 +53,7 @@ const BATCH_CALLS = quick ? 1 : 5;
 const LATENCY_RATE = 200;
 const LATENCY_JOBS = quick ? 100 : 2_000;
 const WARMUP = quick ? 10 : 50;
-const ROUNDS = Math.max(1, Number(argOf('--rounds') ?? (quick ? 1 : 3)));
+const ROUNDS = numberArg('rounds', quick ? 1 : 3, { min: 1, integer: true });
 
 interface Result {
   system: string;
