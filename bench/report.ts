@@ -31,8 +31,8 @@ export function argOf(name: string): string | undefined {
 
 /**
  * The number given as `--name N`, or `fallback` when the flag is absent. A flag without a value, or
- * a value that is not a number within the bounds (an integer when `integer`), throws an error
- * naming the flag and the value.
+ * a value that is not a number within the bounds (an integer when `integer`), ends the process
+ * (exit code 1) with a message naming the flag and the value, before anything is measured.
  */
 export function numberArg(name: string, fallback: number, bounds: { readonly min: number; readonly max?: number; readonly integer?: boolean }): number {
   const flag = `--${name}`;
@@ -44,7 +44,8 @@ export function numberArg(name: string, fallback: number, bounds: { readonly min
   const parsed = schema.safeParse(text === undefined || text.trim() === '' ? Number.NaN : Number(text));
   if (!parsed.success) {
     const range = `${bounds.integer === true ? 'an integer' : 'a number'} ≥ ${bounds.min}${bounds.max === undefined ? '' : ` and ≤ ${bounds.max}`}`;
-    throw new Error(`${flag} must be ${range} (got ${text === undefined ? 'no value' : JSON.stringify(text)})`);
+    console.error(`${flag} must be ${range} (got ${text === undefined ? 'no value' : JSON.stringify(text)})`);
+    process.exit(1);
   }
   return parsed.data;
 }
