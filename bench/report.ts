@@ -84,7 +84,7 @@ export function machineInfo(): Record<string, unknown> {
   };
 }
 
-const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? 1 : n >= 0.1 ? 2 : 3));
+const fmt = (n: number): string => (n >= 100 || Number.isInteger(n) ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? 1 : n >= 0.1 ? 2 : 3));
 
 /** Renders rows as a Markdown table (a notes column when any row has a note). */
 export function markdownTable(rows: readonly BenchRow[]): string {
