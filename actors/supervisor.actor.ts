@@ -232,6 +232,7 @@ export class Supervisor implements AsyncDisposable {
         path: o.store.sqlite,
         ...(o.store.synchronous === undefined ? {} : { synchronous: o.store.synchronous }),
         ...(o.store.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: o.store.busyTimeoutMs }),
+        ...(o.store.checkpoint === undefined ? {} : { checkpoint: o.store.checkpoint }),
         ...(o.retry === undefined ? {} : { retry: o.retry }),
         ...(o.escalate === undefined ? {} : { escalate: o.escalate }),
         ...(o.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: o.maxPayloadBytes }),

@@ -7,11 +7,11 @@
  * everything a handler can throw. The rejection is classified here (`ERR_OUT_OF_MEMORY` for
  * `resourceLimits`, `ERR_WORKER_LOST` otherwise).
  */
-import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
+import { compiledModuleUrl } from '../src/compiled-module.js';
 import type { SerializedError } from '../src/errors.js';
 import {
   abortChannelName,
@@ -42,11 +42,7 @@ export interface ThreadPoolOptions {
  * taken from the build in `dist/`.
  */
 export function threadEntryUrl(): URL {
-  const sibling = new URL('./thread-entry.js', import.meta.url);
-  if (existsSync(fileURLToPath(sibling))) return sibling;
-  const built = new URL('../dist/actors/thread-entry.js', import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new Error(`leasehold: the compiled thread entry is missing (${fileURLToPath(built)}); run \`npm run build\``);
+  return compiledModuleUrl(import.meta.url, './thread-entry.js', '../dist/actors/thread-entry.js');
 }
 
 /** A thread-level failure, as the jobs of the dead thread will record it. */

@@ -323,6 +323,13 @@ export const sqliteStoreOptionsSchema = z.strictObject({
   /** How long to wait for another connection's write lock before failing with `ERR_STORE_BUSY`. @defaultValue 5000 */
   busyTimeoutMs: z.number().int().min(0).max(600_000).optional(),
   /**
+   * Where WAL checkpoints run. `thread`: in a worker thread with its own connection, every 100 ms,
+   * started after the store's first 50 writes (the store's connection checkpoints by itself only
+   * past 10,000 WAL pages, or if the thread fails). `inline`: SQLite's automatic checkpoint, inside
+   * the commit that crosses 1,000 pages, on the caller's thread. @defaultValue `'thread'`
+   */
+  checkpoint: z.enum(['thread', 'inline']).optional(),
+  /**
    * `auto`: run `PRAGMA quick_check` when opening a file that a crashed process had open (it
    * left its registration behind); `always`; `never`. A file that fails the check is refused.
    * @defaultValue `'auto'`
@@ -433,8 +440,9 @@ export const supervisorOptionsSchema = z
     store: z.union([
       z.strictObject({
         sqlite: z.string().min(1),
-        synchronous: z.enum(SynchronousModes).optional(),
-        busyTimeoutMs: z.number().int().min(0).max(600_000).optional(),
+        synchronous: sqliteStoreOptionsSchema.shape.synchronous,
+        busyTimeoutMs: sqliteStoreOptionsSchema.shape.busyTimeoutMs,
+        checkpoint: sqliteStoreOptionsSchema.shape.checkpoint,
       }),
       storeRefSchema,
     ], { error: 'must be { sqlite: path } or a Store (an object implementing the store contract)' }),

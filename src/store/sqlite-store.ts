@@ -20,6 +20,7 @@
  * (one fsync under FULL), each in its own savepoint so one caller's failure touches no other.
  */
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -44,6 +45,7 @@ import { JOB_STATES, LEASED_STATES, type JobContext, type JobEvent, type JobStat
 import { prepareJob, prepareJobs, type NewJob } from './new-job.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './sqlite/schema.js';
 import { priorityName, toHistory, toJobRecord, type EventRow, type JobRow } from './sqlite/rows.js';
+import { CHECKPOINT_INTERVAL_MS, Checkpointer } from './sqlite/checkpointer.js';
 import { leaseKey } from './store.js';
 import type {
   CompleteItem,
@@ -83,6 +85,8 @@ export const MAX_LEASE_QUEUES = 500;
 
 /** Rows per multi-row INSERT of `enqueueMany` (13 bound values each, well under SQLite's 32,766). */
 const INSERT_CHUNK = 64;
+/** Write transactions after which the checkpoint thread starts (a store used for one command never starts it). */
+const CHECKPOINT_THREAD_AFTER_WRITES = 50;
 
 const sqlList = (values: readonly string[]): string => values.map((v) => `'${v.replace(/'/g, "''")}'`).join(', ');
 
@@ -209,6 +213,11 @@ export class SqliteStore implements Store {
   readonly synchronous: 'FULL' | 'NORMAL';
   /** Under FULL: whether the connection's `synchronous` is FULL right now (see `#write`). */
   #syncingEachCommit = true;
+  /** Whether to hand checkpoints to a thread, once the store has written enough to need them. */
+  readonly #checkpointThread: boolean;
+  #checkpointer: Checkpointer | undefined;
+  /** Write transactions committed, counted up to the checkpoint thread's start. */
+  #writes = 0;
   readonly #db: Db;
   readonly #clock: Clock;
   readonly #random: Random;
@@ -259,8 +268,9 @@ export class SqliteStore implements Store {
     }
     try {
       this.#db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? BUSY_TIMEOUT_MS_DEFAULT}`);
-      this.#db.pragma('journal_mode = WAL');
+      const wal = this.#db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
       this.#db.pragma(`synchronous = ${this.synchronous}`);
+      this.#checkpointThread = wal && (opts.checkpoint ?? 'thread') === 'thread';
       // The hot statements' transient B-trees (`IN (subquery)`, `UPDATE … FROM`, RETURNING) stay
       // in memory: on a temp file each costs a pager of its own, most of an empty lease's time.
       this.#db.pragma('temp_store = MEMORY');
@@ -554,11 +564,26 @@ export class SqliteStore implements Store {
       s.commit.run();
       for (const [spec, id] of this.#newPolicies) this.#policyIds.set(spec, id);
       this.#newPolicies = [];
+      if (this.#writes < CHECKPOINT_THREAD_AFTER_WRITES && ++this.#writes === CHECKPOINT_THREAD_AFTER_WRITES) this.#startCheckpointer();
       return result;
     } catch (error) {
       this.#newPolicies = [];
       if (this.#db.inTransaction) s.rollback.run();
       throw this.#mapError(error);
+    }
+  }
+
+  /**
+   * Hands WAL checkpoints to a thread (`Checkpointer`), unless told not to: their fsyncs then
+   * never stall a commit on this thread. Started after the first few writes, so that a store
+   * opened for one command does not pay for a thread.
+   */
+  #startCheckpointer(): void {
+    if (!this.#checkpointThread || this.#checkpointer !== undefined) return;
+    try {
+      this.#checkpointer = new Checkpointer(this.#db, { path: resolve(this.#db.name), intervalMs: CHECKPOINT_INTERVAL_MS, synchronous: this.synchronous }, this.#logger);
+    } catch (error) {
+      this.#logger?.warn({ error: error instanceof Error ? error.message : String(error) }, 'the checkpoint thread could not start; checkpoints run in commits');
     }
   }
 
@@ -1389,6 +1414,9 @@ export class SqliteStore implements Store {
     } catch {
       // A full or locked database must not stop us closing; the next open cleans up.
     }
+    // The checkpoint thread's connection closes first: the last connection to close checkpoints
+    // the WAL and removes it.
+    await this.#checkpointer?.stop();
     this.#db.close();
   }
 
