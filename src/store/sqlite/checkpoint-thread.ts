@@ -1,8 +1,9 @@
 /**
- * The checkpoint thread of a `SqliteStore` (see `Checkpointer` in `checkpointer.ts`): its own connection
- * to the file, a `PRAGMA wal_checkpoint(PASSIVE)` every `intervalMs`. A passive checkpoint never
- * waits for the writer and never blocks it; its fsyncs (the WAL before copying, the database file
- * after) happen here instead of inside one of the store's commits on the main thread.
+ * The checkpoint thread of a `SqliteStore` (see `Checkpointer` in `checkpointer.ts`): its own
+ * connection to the file, a `PRAGMA wal_checkpoint(PASSIVE)` every `intervalMs`. A passive
+ * checkpoint never waits for the writer and never blocks it; its fsyncs (the WAL before copying,
+ * the database file after) happen here instead of inside one of the store's commits on the main
+ * thread.
  *
  * Protocol: `workerData` is {@link CheckpointThreadData}; the thread posts
  * {@link CheckpointThreadReport}s; the message `'stop'` closes the connection and ends the thread.
@@ -31,35 +32,19 @@ db.pragma('wal_autocheckpoint = 0');
 const checkpoint = db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 
 let failing = false;
-let timer: NodeJS.Timeout | undefined;
-let stopped = false;
-
-/**
- * One passive checkpoint. The WAL starts over from its beginning (instead of growing) only when a
- * write begins after a checkpoint copied every frame; while the writer keeps appending, go again
- * at once rather than after a whole interval, so that the checkpoint catches up between writes.
- */
-function run(): void {
-  timer = undefined;
-  if (stopped) return;
-  let behind = false;
+const timer = setInterval(() => {
   try {
-    const row = checkpoint.get() as { busy: number; log: number; checkpointed: number };
-    behind = row.busy === 0 && row.checkpointed < row.log;
+    checkpoint.get();
     failing = false;
   } catch (error) {
     if (!failing) port.postMessage({ type: 'error', message: error instanceof Error ? error.message : String(error) } satisfies CheckpointThreadReport);
     failing = true;
   }
-  if (behind) setImmediate(run);
-  else timer = setTimeout(run, data.intervalMs);
-}
-timer = setTimeout(run, data.intervalMs);
+}, data.intervalMs);
 
 port.on('message', (message: unknown) => {
   if (message !== 'stop') return;
-  stopped = true;
-  clearTimeout(timer);
+  clearInterval(timer);
   db.close();
   port.close();
 });
