@@ -213,10 +213,11 @@ export class SqliteStore implements Store {
   readonly synchronous: 'FULL' | 'NORMAL';
   /** Under FULL: whether the connection's `synchronous` is FULL right now (see `#write`). */
   #syncingEachCommit = true;
-  /** Whether to hand checkpoints to a thread, once the store has written enough to need them. */
-  readonly #checkpointThread: boolean;
   #checkpointer: Checkpointer | undefined;
-  /** Write transactions committed, counted up to the checkpoint thread's start. */
+  /**
+   * Write transactions committed, counted up to the checkpoint thread's start; set to the limit
+   * at once when no thread is wanted (`checkpoint: 'inline'`, or a database without a WAL).
+   */
   #writes = 0;
   readonly #db: Db;
   readonly #clock: Clock;
@@ -270,7 +271,7 @@ export class SqliteStore implements Store {
       this.#db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? BUSY_TIMEOUT_MS_DEFAULT}`);
       const wal = this.#db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
       this.#db.pragma(`synchronous = ${this.synchronous}`);
-      this.#checkpointThread = wal && (opts.checkpoint ?? 'thread') === 'thread';
+      if (!wal || opts.checkpoint === 'inline') this.#writes = CHECKPOINT_THREAD_AFTER_WRITES;
       // The hot statements' transient B-trees (`IN (subquery)`, `UPDATE … FROM`, RETURNING) stay
       // in memory: on a temp file each costs a pager of its own, most of an empty lease's time.
       this.#db.pragma('temp_store = MEMORY');
@@ -574,12 +575,11 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Hands WAL checkpoints to a thread (`Checkpointer`), unless told not to: their fsyncs then
-   * never stall a commit on this thread. Started after the first few writes, so that a store
-   * opened for one command does not pay for a thread.
+   * Hands WAL checkpoints to a thread (`Checkpointer`): their fsyncs then never stall a commit on
+   * this thread. Called once, by the write that reaches CHECKPOINT_THREAD_AFTER_WRITES, so that a
+   * store opened for one command does not pay for a thread.
    */
   #startCheckpointer(): void {
-    if (!this.#checkpointThread || this.#checkpointer !== undefined) return;
     try {
       this.#checkpointer = new Checkpointer(this.#db, { path: resolve(this.#db.name), intervalMs: CHECKPOINT_INTERVAL_MS, synchronous: this.synchronous }, this.#logger);
     } catch (error) {

@@ -16,17 +16,9 @@ import { createSqliteStore } from '../../src/store/sqlite-store.js';
 import { TERMINAL_STATES } from '../../machines/job.machine.js';
 import { handlersUrl, testSupervisor } from '../helpers/supervisor.js';
 import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/until.js';
 
 const childScript = fileURLToPath(new URL('../../dist/test/fixtures/supervisor-child.js', import.meta.url));
-
-/** Resolves when `predicate` holds, checking on every event of the supervisor (and every 20 ms). */
-async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await sleep(20);
-  }
-}
 
 describe('supervisor lifecycle', () => {
   it('start() and stop() are safe to call twice; stop() before start() is fine; asyncDispose stops', async () => {
@@ -69,7 +61,7 @@ describe('supervisor lifecycle', () => {
     const held = await t.supervisor.enqueueMany(Array.from({ length: 10 }, () => ({ name: 'waitForFile', payload: { path: gate } })));
     await t.supervisor.start();
     const store = t.inspect();
-    await until(async () => (await store.stats()).byState.running === 4);
+    await until('4 jobs running', async () => (await store.stats()).byState.running === 4);
     await t.supervisor.stop({ graceMs: 100 });
     for (const q of quick) expect((await store.get(q.id))?.state).toBe('done');
     for (const h of held) {
@@ -143,7 +135,7 @@ describe('supervisor lifecycle', () => {
     const { id } = await t.supervisor.enqueue({ name: 'waitForFile', payload: { path: gate } });
     await t.supervisor.start();
     const store = t.inspect();
-    await until(async () => (await store.get(id))?.state === 'running');
+    await until('the job running', async () => (await store.get(id))?.state === 'running');
     // Another owner, an hour later by its clock: the lease has expired; it re-leases and runs the job.
     const later = new ManualClock(Date.now() + 3_600_000);
     const other = createSqliteStore({ path: t.path, clock: later });
@@ -153,7 +145,7 @@ describe('supervisor lifecycle', () => {
     await other.start([mine as NonNullable<typeof mine>]);
     // The first holder's handler now returns: its result must be dropped.
     writeFileSync(gate, '');
-    await until(() => lost.includes(id));
+    await until('the lease lost', () => lost.includes(id));
     await other.complete([{ id, token: (mine as NonNullable<typeof mine>).token, result: 'from the new holder' }]);
     await other.close();
     const job = await store.get(id);
@@ -193,7 +185,7 @@ describe('supervisor lifecycle', () => {
     const done = new Set<number>();
     t.supervisor.on('job.done', (e) => done.add(e.id));
     const own = await t.supervisor.enqueue({ name: 'echo' });
-    await until(() => done.has(own.id), 2_000);
+    await until('its own job done', () => done.has(own.id), { timeoutMs: 2_000 });
 
     await using p = testSupervisor({ pollMs: 50 });
     await p.supervisor.start();
@@ -201,7 +193,7 @@ describe('supervisor lifecycle', () => {
     p.supervisor.on('job.done', (e) => pdone.add(e.id));
     const elsewhere = createSqliteStore({ path: p.path });
     const foreign = await elsewhere.enqueue({ name: 'echo' });
-    await until(() => pdone.has(foreign.id), 2_000);
+    await until('the other process\'s job done', () => pdone.has(foreign.id), { timeoutMs: 2_000 });
     await elsewhere.close();
   });
 
@@ -225,7 +217,7 @@ describe('supervisor lifecycle', () => {
     const { id } = await t.supervisor.enqueue({ name: 'waitForFile', payload: { path: gate } });
     await t.supervisor.start();
     const store = t.inspect();
-    await until(async () => (await store.get(id))?.state === 'running');
+    await until('the job running', async () => (await store.get(id))?.state === 'running');
     await t.supervisor.pause({ interrupt: true });
     expect(await store.get(id)).toMatchObject({ state: 'queued', attempts: 0 });
     writeFileSync(gate, '');
@@ -241,7 +233,7 @@ describe('supervisor lifecycle', () => {
     await t.supervisor.start();
     const store = t.inspect();
     // Quiescent: three jobs running (their starts recorded), two queued, nothing else moving.
-    await until(async () => (await store.stats()).byState.running === 3);
+    await until('3 jobs running', async () => (await store.stats()).byState.running === 3);
     await sleep(50);
     let status = t.supervisor.status();
     expect(status.state).toBe('running');

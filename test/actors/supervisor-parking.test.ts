@@ -10,6 +10,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { Supervisor } from '../../actors/supervisor.actor.js';
 import { testSupervisor } from '../helpers/supervisor.js';
+import { until } from '../helpers/until.js';
+
+/** `until`, asking every 5 ms: these tests look for short-lived states (jobs parked, recalled). */
+const untilSoon = (what: string, check: () => boolean | Promise<boolean>): Promise<void> => until(what, check, { everyMs: 5 });
 
 /** Options that make parking happen as soon as the completion rate is high. */
 const parking = { threads: 1, concurrency: 2, prefetch: 64, maxAckDelayMs: 100 } as const;
@@ -20,14 +24,6 @@ async function warmUp(supervisor: Supervisor): Promise<void> {
   while (Date.now() < until) {
     await supervisor.enqueueMany(Array.from({ length: 500 }, () => ({ name: 'noop' })));
     await supervisor.drain();
-  }
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
   }
 }
 
@@ -49,7 +45,7 @@ async function holdLanes(supervisor: Supervisor, gate: string, log: string, n: n
     ...Array.from({ length: n }, () => ({ name: 'logged', payload: { log, ms: 0 } })),
   ]);
   const ids = jobs.map((j) => j.id);
-  await until('jobs parked behind the held lanes', () => supervisor.status().inFlight.filter((j) => j.parked).length === n);
+  await untilSoon('jobs parked behind the held lanes', () => supervisor.status().inFlight.filter((j) => j.parked).length === n);
   return { held: ids.slice(0, 2), behind: ids.slice(2) };
 }
 
@@ -101,7 +97,7 @@ describe('jobs parked in threads', () => {
     const paused = t.supervisor.pause();
     const store = t.inspect();
     // The parked jobs come back before the held ones end.
-    await until('parked jobs given back', async () => (await store.get(behind[9] as number))?.state === 'queued');
+    await untilSoon('parked jobs given back', async () => (await store.get(behind[9] as number))?.state === 'queued');
     for (const id of behind) {
       const job = await store.get(id);
       expect(job?.state).toBe('queued');
@@ -129,7 +125,7 @@ describe('jobs parked in threads', () => {
     const victim = behind[2] as number;
     expect(await t.supervisor.cancel(victim)).toBe('cancelled');
     expect(cancelled).toEqual([{ id: victim, aborted: true }]);
-    await until('the cancelled job leaves the thread', () => !t.supervisor.status().inFlight.some((j) => j.id === victim));
+    await untilSoon('the cancelled job leaves the thread', () => !t.supervisor.status().inFlight.some((j) => j.id === victim));
     writeFileSync(gate, '');
     await t.supervisor.drain();
     expect(startedIn(log).sort((a, b) => a - b)).toEqual(behind.filter((id) => id !== victim));
@@ -167,7 +163,7 @@ describe('jobs parked in threads', () => {
     ]);
     const behind = jobs.slice(2).map((j) => j.id);
     let sawParked = false;
-    await until('parked jobs recalled to the buffer', () => {
+    await untilSoon('parked jobs recalled to the buffer', () => {
       const inFlight = t.supervisor.status().inFlight;
       sawParked ||= inFlight.some((j) => j.parked);
       const waiting = inFlight.filter((j) => behind.includes(j.id));
@@ -195,17 +191,17 @@ describe('jobs parked in threads', () => {
     const behind = jobs.slice(2).map((j) => j.id);
     const held = behind[0] as number;
     let sawParked = false;
-    await until('parked jobs recalled to the buffer', () => {
+    await untilSoon('parked jobs recalled to the buffer', () => {
       const inFlight = t.supervisor.status().inFlight;
       sawParked ||= inFlight.some((j) => j.parked);
       return sawParked && inFlight.filter((j) => behind.includes(j.id)).every((j) => !j.parked && j.slot === null);
     });
     // One lane frees: the recalled jobs go out again, the first of them held by its gate.
     writeFileSync(gateA, '');
-    await until('the recalled job running again', () => startedIn(log).includes(held));
+    await untilSoon('the recalled job running again', () => startedIn(log).includes(held));
     // The first task ends now, while they are out again: its output must not recall them twice.
     writeFileSync(gateB, '');
-    await until('the first task ended', async () => (await t.inspect().get(jobs[1]?.id as number))?.state === 'done');
+    await untilSoon('the first task ended', async () => (await t.inspect().get(jobs[1]?.id as number))?.state === 'done');
     await sleep(50);
     writeFileSync(gateC, '');
     await t.supervisor.drain();
@@ -225,8 +221,8 @@ describe('jobs parked in threads', () => {
     const [exiting, held, ...behind] = jobs.map((j) => j.id) as [number, number, ...number[]];
     const crashed: Array<number | null> = [];
     t.supervisor.on('worker.crashed', (e) => crashed.push(e.jobId));
-    await until('jobs parked behind the held lanes', () => t.supervisor.status().inFlight.filter((j) => j.parked).length === 10);
-    await until('the thread died', () => crashed.length >= 2);
+    await untilSoon('jobs parked behind the held lanes', () => t.supervisor.status().inFlight.filter((j) => j.parked).length === 10);
+    await untilSoon('the thread died', () => crashed.length >= 2);
     expect(crashed.sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual([exiting, held]);
     writeFileSync(gate, '');
     // The exiting job is retried and kills its thread each time: wait for it to run out of attempts.

@@ -16,6 +16,7 @@ import type { WorkerProcessConfig } from '../fixtures/chaos/worker-process.js';
 import { tempDir } from '../helpers/temp.js';
 import { checkRun, formatReport, type CheckReport } from './checker.js';
 import { Child, CHAOS_RETRY, childEnv, claimerScript, jobMix, killAllChildren, raceWorker, seeded, spawnSupervisor, supervisorConfig, type Exit, type SupervisorProbe } from './harness.js';
+import { until } from '../helpers/until.js';
 
 type Log = (line: string) => void;
 
@@ -29,14 +30,6 @@ async function enqueueAll(store: SqliteStore, jobs: readonly JobInput[]): Promis
 async function cleanup(dir: ReturnType<typeof tempDir>): Promise<void> {
   await killAllChildren();
   dir[Symbol.dispose]();
-}
-
-async function until(predicate: () => Promise<boolean> | boolean, timeoutMs: number, what: string, everyMs = 25): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
 }
 
 /** Stops supervisor processes gracefully (SIGTERM), SIGKILL after `graceMs`. */
@@ -176,7 +169,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       if (e === events.length - 1) {
         await feeder;
         acknowledged.push(...(await enqueueAll(store, jobMix(tail, ledger, feedRandom, o.jobMs, acknowledged.slice(-500)))));
-        await until(() => (holdersOf.all() as string[]).length > 0, 10_000, 'a process to lease the last jobs', 10).catch(() => undefined);
+        await until('a process to lease the last jobs', () => (holdersOf.all() as string[]).length > 0, { timeoutMs: 10_000, everyMs: 10 }).catch(() => undefined);
         await sleep(random.int(0, 200));
       }
       // A random process among those holding leases right now (else among the running ones: one
@@ -207,7 +200,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     }
     const lastKill = (kills[kills.length - 1] as KillRecord).at;
     await feeder;
-    await until(async () => (await store.pendingCount()) === 0, 120_000, 'every job to finish', 20);
+    await until('every job to finish', async () => (await store.pendingCount()) === 0, { timeoutMs: 120_000 });
     const finishedAfterLastKillMs = Date.now() - lastKill;
     // Quiescence: with nothing pending, every live supervisor has idle slots and nothing in flight.
     const notQuiescent: Array<{ owner: string; status: SupervisorProbe }> = [];

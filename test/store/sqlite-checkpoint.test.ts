@@ -5,14 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.js';
 import { CHECKPOINT_BACKSTOP_PAGES, Checkpointer } from '../../src/store/sqlite/checkpointer.js';
 import { tempDir } from '../helpers/temp.js';
-
-/** Polls `check` every 20 ms until it holds (or 5 s pass). */
-async function eventually(check: () => boolean): Promise<void> {
-  for (let waited = 0; !check(); waited += 20) {
-    if (waited > 5_000) throw new Error('condition not met within 5 s');
-    await sleep(20);
-  }
-}
+import { until } from '../helpers/until.js';
 
 const autocheckpoint = (store: SqliteStore): number => store.database.pragma('wal_autocheckpoint', { simple: true }) as number;
 
@@ -41,11 +34,11 @@ describe('SqliteStore checkpoints', () => {
     const before = statSync(path).size;
     for (let i = 0; i < 60; i++) await store.enqueue({ name: 'work', payload: { i, pad: 'x'.repeat(500) } });
     // The thread runs: the store's own connection checkpoints only as a backstop.
-    await eventually(() => autocheckpoint(store) === CHECKPOINT_BACKSTOP_PAGES);
+    await until('the checkpoint thread to run', () => autocheckpoint(store) === CHECKPOINT_BACKSTOP_PAGES, { timeoutMs: 5_000 });
     // 60 small commits are far below SQLite's 1,000-page automatic checkpoint: only the thread
     // can have copied the jobs into the database file.
     expect(walFrames(path)).toBeLessThan(1_000);
-    await eventually(() => statSync(path).size > before);
+    await until('the database file to fill', () => statSync(path).size > before, { timeoutMs: 5_000 });
     expect(jobsInFile(path)).toBe(60);
   });
 
@@ -65,7 +58,7 @@ describe('SqliteStore checkpoints', () => {
     const path = dir.file('jobs.db');
     const store = createSqliteStore({ path, synchronous: 'NORMAL' });
     for (let i = 0; i < 60; i++) await store.enqueue({ name: 'work' });
-    await eventually(() => autocheckpoint(store) === CHECKPOINT_BACKSTOP_PAGES);
+    await until('the checkpoint thread to run', () => autocheckpoint(store) === CHECKPOINT_BACKSTOP_PAGES, { timeoutMs: 5_000 });
     await store.close();
     expect(existsSync(`${path}-wal`)).toBe(false);
     expect(jobsInFile(path)).toBe(60);
@@ -80,7 +73,7 @@ describe('SqliteStore checkpoints', () => {
     const logger = { warn: (detail: unknown) => warnings.push(detail) } as never;
     // The thread's connection cannot open a file that does not exist: the thread fails at once.
     const checkpointer = new Checkpointer(db, { path: dir.file('missing.db'), intervalMs: 100, synchronous: 'NORMAL' }, logger);
-    await eventually(() => warnings.length > 0);
+    await until('a warning', () => warnings.length > 0, { timeoutMs: 5_000 });
     expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1_000);
     await checkpointer.stop();
     db.close();
