@@ -661,6 +661,7 @@ export class SqliteStore implements Store {
           }
           // One savepoint per caller: one item's failure rolls back only that item.
           s.savepoint.run();
+          const interned = this.#newPolicies.length;
           try {
             this.#registerQueues([item.job]);
             const result = this.#insert(item.job, 'job', now, null);
@@ -669,6 +670,8 @@ export class SqliteStore implements Store {
           } catch (error) {
             s.rollbackSavepoint.run();
             s.releaseSavepoint.run();
+            // A policy interned in the savepoint is gone with it (its id may go to the next one).
+            this.#newPolicies.length = interned;
             const mapped = this.#mapError(error);
             settled.push(() => item.reject(mapped));
           }

@@ -424,4 +424,22 @@ describe('SqliteStore specifics', () => {
     store.database.pragma('max_page_count = 1073741823');
     expect((await store.stats()).total).toBe(0);
   });
+
+  it('a job that fails inside a group of enqueues leaves no trace of the retry policy it interned', async () => {
+    using dir = tempDir();
+    await using store = createSqliteStore({ path: dir.file('jobs.db') });
+    const retry = { kind: 'immediate', maxAttempts: 7 } as const;
+    // The payload row is written after the policy is interned: make it fail for one job.
+    store.database.exec(`CREATE TEMP TRIGGER boom BEFORE INSERT ON main.job_payloads WHEN NEW.payload = '"boom"' BEGIN SELECT RAISE(ABORT, 'boom'); END`);
+    const [failed, ok] = await Promise.allSettled([store.enqueue({ name: 'work', payload: 'boom', retry }), store.enqueue({ name: 'work' })]);
+    expect(failed.status).toBe('rejected');
+    expect(ok.status).toBe('fulfilled');
+    store.database.exec('DROP TRIGGER boom');
+    // Before the fix the store cached the rolled-back policy's id, which the next policy interned
+    // (the default one, of the job that went in) took over: this job ran under the default policy.
+    const { id } = await store.enqueue({ name: 'work', retry });
+    expect((await store.get(id))?.retry).toMatchObject(retry);
+    const orphans = store.database.prepare('SELECT count(*) FROM jobs LEFT JOIN policies ON policies.id = jobs.policy WHERE policies.id IS NULL').pluck().get();
+    expect(orphans).toBe(0);
+  });
 });
