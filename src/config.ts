@@ -458,8 +458,8 @@ export const supervisorOptionsSchema = z
     maxJobsPerTask: z.number().int().min(1).max(1_000).optional(),
     /**
      * The most jobs leased ahead of free slots, so that a slot that frees is refilled without a
-     * store round trip. The buffer adapts: about two ack windows of the recent completion rate,
-     * at least `concurrency` (when `prefetch` allows), at most `prefetch`. What it holds beyond
+     * store round trip. The buffer adapts: the recent completion rate over twice an ack window
+     * and a pump, at least `concurrency` (when `prefetch` allows), at most `prefetch`. What it holds beyond
      * `concurrency` is parked in the threads, behind the running jobs, so that threads go on
      * while the main thread records what ended. Buffered and parked jobs hold leases (heartbeated)
      * and go back uncounted on pause or stop. 0 turns prefetching off.

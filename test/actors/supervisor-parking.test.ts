@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import type { Supervisor } from '../../actors/supervisor.actor.js';
+import { nextRate, prefetchTarget, type Supervisor } from '../../actors/supervisor.actor.js';
 import { testSupervisor } from '../helpers/supervisor.js';
 import { until } from '../helpers/until.js';
 
@@ -48,6 +48,28 @@ async function holdLanes(supervisor: Supervisor, gate: string, log: string, n: n
   await untilSoon('jobs parked behind the held lanes', () => supervisor.status().inFlight.filter((j) => j.parked).length === n);
   return { held: ids.slice(0, 2), behind: ids.slice(2) };
 }
+
+describe('the prefetch target', () => {
+  const base = { rate: 25_000, ackWindowMs: 5, pumpMs: 0, concurrency: 8, prefetch: 1_024 };
+  it('feeds the slots for twice an ack window and a pump at the recent completion rate', () => {
+    expect(prefetchTarget(base)).toBe(250);
+    // Before the fix a 5 ms pump did not count: 250, and threads ran dry while it ran.
+    expect(prefetchTarget({ ...base, pumpMs: 5 })).toBe(500);
+    expect(prefetchTarget({ ...base, ackWindowMs: 0, pumpMs: 1.5 })).toBe(125);
+  });
+  it('is at least concurrency and at most prefetch (0 turns prefetching off)', () => {
+    expect(prefetchTarget({ ...base, rate: 0, pumpMs: 3 })).toBe(8);
+    expect(prefetchTarget({ ...base, pumpMs: 50 })).toBe(1_024);
+    expect(prefetchTarget({ ...base, prefetch: 0 })).toBe(0);
+  });
+  it('follows a rising completion rate at once and a falling one smoothly', () => {
+    // Before the fix a rise was smoothed too: a burst of short jobs spent most of its time ramping up.
+    expect(nextRate(0, 4_000)).toBe(4_000);
+    expect(nextRate(4_000, 20_000)).toBe(20_000);
+    expect(nextRate(20_000, 10_000)).toBe(17_000);
+    expect(nextRate(17_000, 0)).toBeCloseTo(11_900);
+  });
+});
 
 describe('jobs parked in threads', () => {
   it('short jobs are parked in threads, and never more than concurrency run at once', async () => {
