@@ -9,20 +9,29 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { machineInfo, markdownTable, type BenchRow } from './report.js';
+import { benchArgs, machineInfo, markdownTable, QUICK_FLAG, roundsFlag, type BenchRow } from './report.js';
 
-const suites = ['store', 'e2e', 'latency', 'scaling', 'memory'];
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
+/** The suites, in order; `rounds`: the suite runs in rounds (and takes `--rounds`). */
+const suites = [
+  { name: 'store', rounds: true },
+  { name: 'e2e', rounds: true },
+  { name: 'latency', rounds: false },
+  { name: 'scaling', rounds: false },
+  { name: 'memory', rounds: false },
+];
+const args = benchArgs({ usage: 'npm run bench -- [flags]', flags: { quick: QUICK_FLAG, rounds: { ...roundsFlag(3), help: 'the suites that run in rounds (store, e2e) run N of them (default 3)' } } });
+const quick = args.has('quick');
+const rounds = args.text('rounds');
 const scratchDir = mkdtempSync(join(tmpdir(), 'leasehold-bench-all-'));
 let failed = 0;
 const merged: Record<string, unknown> = {};
 try {
-  for (const suite of suites) {
+  for (const { name: suite, rounds: inRounds } of suites) {
     const script = fileURLToPath(new URL(`./${suite}.bench.js`, import.meta.url));
     const extra = suite === 'memory' ? ['--expose-gc'] : [];
     const out = join(scratchDir, suite);
-    const r = spawnSync(process.execPath, [...extra, script, ...args, '--out', out], { stdio: 'inherit' });
+    const flags = [...(quick ? ['--quick'] : []), ...(inRounds && rounds !== undefined ? ['--rounds', rounds] : [])];
+    const r = spawnSync(process.execPath, [...extra, script, ...flags, '--out', out], { stdio: 'inherit' });
     if (r.status !== 0) {
       failed++;
       console.error(`bench ${suite} failed (exit ${r.status ?? r.signal})`);

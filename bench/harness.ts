@@ -15,11 +15,19 @@ export const benchHandlers = new URL('./handlers.js', import.meta.url);
 /** Now, in epoch milliseconds with sub-millisecond precision (same clock as `stamp` in threads). */
 export const preciseNow = (): number => performance.timeOrigin + performance.now();
 
-/** A scratch directory removed at exit. */
+/** A scratch directory, removed by `remove()` or, at the latest, when the process exits (`process.exit()` included). */
 export function scratch(prefix = 'leasehold-bench-'): { file: (name: string) => string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', remove);
   let n = 0;
-  return { file: (name) => join(dir, `${n++}-${name}`), remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    file: (name) => join(dir, `${n++}-${name}`),
+    remove: () => {
+      process.off('exit', remove);
+      remove();
+    },
+  };
 }
 
 /**

@@ -8,10 +8,11 @@
 import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchSupervisor, drainRate, percentiles, preciseNow, scratch } from './harness.js';
-import { argOf, publish, type BenchRow } from './report.js';
+import { benchArgs, OUT_FLAG, publish, QUICK_FLAG, type BenchRow } from './report.js';
 
-const quick = process.argv.includes('--quick');
-const outDir = argOf('--out');
+const args = benchArgs({ usage: 'npm run bench:latency -- [flags]', flags: { quick: QUICK_FLAG, out: OUT_FLAG } });
+const quick = args.has('quick');
+const outDir = args.text('out');
 const threads = Math.min(2, availableParallelism());
 const concurrency = 8;
 const seconds = quick ? 1 : 5;

@@ -8,10 +8,11 @@
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { benchSupervisor, scratch } from './harness.js';
-import { argOf, publish, type BenchRow } from './report.js';
+import { benchArgs, OUT_FLAG, publish, QUICK_FLAG, type BenchRow } from './report.js';
 
-const quick = process.argv.includes('--quick');
-const outDir = argOf('--out');
+const args = benchArgs({ usage: 'npm run bench:memory -- [flags]', flags: { quick: QUICK_FLAG, out: OUT_FLAG } });
+const quick = args.has('quick');
+const outDir = args.text('out');
 const small = quick ? 1_000 : 10_000;
 const large = quick ? 20_000 : 1_000_000;
 const inFlight = quick ? 500 : 10_000;

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { z } from 'zod';
 
 /** One measured row. */
@@ -23,31 +24,169 @@ export interface BenchRow {
   readonly note?: string;
 }
 
-/** The value after `--name` on the command line, if any. */
-export function argOf(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
+/** One command-line flag of a bench script. */
+export interface BenchFlag {
+  readonly help: string;
+  /** The flag takes a value, shown under this name in the usage (`--out DIR`); without it, a switch. */
+  readonly value?: string;
+  /** The value is a number within these bounds; `fallback` when the flag is absent. */
+  readonly number?: { readonly fallback: number; readonly min: number; readonly max?: number; readonly integer?: boolean };
+}
+
+/** A bench script's command line: its usage line and its flags, by name (without the `--`). */
+export interface BenchCommand {
+  readonly usage: string;
+  readonly flags: Readonly<Record<string, BenchFlag>>;
+}
+
+/** `--quick`: the smoke size. */
+export const QUICK_FLAG: BenchFlag = { help: 'smoke run: small sizes, one round; the results file is marked -smoke' };
+/** `--out DIR`: where the results file goes. */
+export const OUT_FLAG: BenchFlag = { value: 'DIR', help: 'write the results file into DIR instead of bench/results/' };
+/** `--rounds N`: how many times the whole set runs. */
+export const roundsFlag = (fallback: number): BenchFlag => ({
+  value: 'N',
+  help: `run every scenario N times, baselines interleaved; rows give medians (default ${fallback})`,
+  number: { fallback, min: 1, integer: true },
+});
+
+/** A bench command line that does not parse: the message names the flag and the value. */
+export class BenchArgsError extends Error {
+  override readonly name = 'BenchArgsError';
+}
+
+/** The parsed command line of a bench script (see {@link parseBenchArgs}). */
+export class BenchArgs {
+  readonly #values: Readonly<Record<string, string | boolean | undefined>>;
+  readonly #numbers: ReadonlyMap<string, number>;
+  /** `--help` was given. */
+  readonly help: boolean;
+
+  constructor(values: Readonly<Record<string, string | boolean | undefined>>, numbers: ReadonlyMap<string, number>) {
+    this.#values = values;
+    this.#numbers = numbers;
+    this.help = values['help'] === true;
+  }
+
+  /** True when the switch `--name` was given. */
+  has(name: string): boolean {
+    return this.#values[name] === true;
+  }
+
+  /** The value of `--name`, if given. */
+  text(name: string): string | undefined {
+    const value = this.#values[name];
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  /** The (checked) number of `--name`, or its fallback. */
+  number(name: string): number {
+    const value = this.#numbers.get(name);
+    if (value === undefined) throw new Error(`bench: --${name} is not a number flag`);
+    return value;
+  }
+}
+
+/** The usage text of a command: its usage line and one line per flag. */
+export function benchUsage(command: BenchCommand): string {
+  const help: BenchFlag = { help: 'print this and exit' };
+  const lines = Object.entries({ ...command.flags, help }).map(([name, flag]) => {
+    const left = `--${name}${flag.value === undefined ? '' : ` ${flag.value}`}`;
+    return `  ${left.padEnd(16)} ${flag.help}`;
+  });
+  return `usage: ${command.usage}\n\n${lines.join('\n')}`;
+}
+
+function numberRange(bounds: NonNullable<BenchFlag['number']>): string {
+  return `${bounds.integer === true ? 'an integer' : 'a number'} ≥ ${bounds.min}${bounds.max === undefined ? '' : ` and ≤ ${bounds.max}`}`;
 }
 
 /**
- * The number given as `--name N`, or `fallback` when the flag is absent. A flag without a value, or
- * a value that is not a number within the bounds (an integer when `integer`), ends the process
- * (exit code 1) with a message naming the flag and the value, before anything is measured.
+ * Parses `argv` (without the node and script paths) against `command`, strictly: an unknown flag,
+ * a positional argument, a switch given a value, a flag missing its value or a number out of its
+ * bounds throws a {@link BenchArgsError} naming the flag and the value, before anything is
+ * measured. (Unknown flags used to be ignored: `--help` started a 12-minute `bench:compare`.)
  */
-export function numberArg(name: string, fallback: number, bounds: { readonly min: number; readonly max?: number; readonly integer?: boolean }): number {
-  const flag = `--${name}`;
-  if (!process.argv.includes(flag)) return fallback;
-  const text = argOf(flag);
-  let schema = z.number().min(bounds.min);
-  if (bounds.max !== undefined) schema = schema.max(bounds.max);
-  if (bounds.integer === true) schema = schema.int();
-  const parsed = schema.safeParse(text === undefined || text.trim() === '' ? Number.NaN : Number(text));
-  if (!parsed.success) {
-    const range = `${bounds.integer === true ? 'an integer' : 'a number'} ≥ ${bounds.min}${bounds.max === undefined ? '' : ` and ≤ ${bounds.max}`}`;
-    console.error(`${flag} must be ${range} (got ${text === undefined ? 'no value' : JSON.stringify(text)})`);
+export function parseBenchArgs(command: BenchCommand, argv: readonly string[]): BenchArgs {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const [name, flag] of Object.entries(command.flags)) options[name] = { type: flag.value === undefined ? 'boolean' : 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const message = error instanceof Error ? error.message : String(error);
+    const flag = /'(-[^' ]+)/.exec(message)?.[1];
+    const name = flag?.replace(/^-+/, '');
+    const spec = name === undefined ? undefined : command.flags[name];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      throw new BenchArgsError(`unknown flag ${flag ?? message} (this command takes ${Object.keys(options).map((n) => `--${n}`).join(', ')})`);
+    }
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      throw new BenchArgsError(`unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? message}: every setting is a --flag`);
+    }
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && spec?.value !== undefined) {
+      throw new BenchArgsError(spec.number === undefined ? `--${name} needs a value (${spec.value})` : `--${name} must be ${numberRange(spec.number)} (got no value)`);
+    }
+    throw new BenchArgsError(message);
+  }
+  const numbers = new Map<string, number>();
+  for (const [name, flag] of Object.entries(command.flags)) {
+    if (flag.number === undefined) continue;
+    const text = values[name];
+    if (typeof text !== 'string') {
+      numbers.set(name, flag.number.fallback);
+      continue;
+    }
+    let schema = z.number().min(flag.number.min);
+    if (flag.number.max !== undefined) schema = schema.max(flag.number.max);
+    if (flag.number.integer === true) schema = schema.int();
+    const parsed = schema.safeParse(text.trim() === '' ? Number.NaN : Number(text));
+    if (!parsed.success) throw new BenchArgsError(`--${name} must be ${numberRange(flag.number)} (got ${JSON.stringify(text)})`);
+    numbers.set(name, parsed.data);
+  }
+  return new BenchArgs(values, numbers);
+}
+
+/**
+ * What a bench script does when its output is closed under it (`npm run bench | head`): write
+ * nothing more and call `onClosed` (by default, exit with 141, as a process killed by SIGPIPE).
+ * Without it, a script went on measuring with nowhere to write: `npm run bench:compare | head`
+ * spun at 100% CPU in EPIPE errors and the handling of them for over 20 minutes.
+ */
+export function onOutputClosed(onClosed: () => void = () => process.exit(141)): void {
+  let closed = false;
+  const listener = (error: NodeJS.ErrnoException): void => {
+    if (error.code !== 'EPIPE') throw error;
+    if (closed) return;
+    closed = true;
+    for (const method of ['log', 'error', 'warn', 'info'] as const) console[method] = () => undefined;
+    onClosed();
+  };
+  process.stdout.on('error', listener);
+  process.stderr.on('error', listener);
+}
+
+/**
+ * The command line of the running bench script, parsed with {@link parseBenchArgs}: `--help`
+ * prints the usage and exits 0; a bad command line prints the error and the usage and exits 1.
+ * Also arms {@link onOutputClosed} with `onClosed`.
+ */
+export function benchArgs(command: BenchCommand, onClosed?: () => void): BenchArgs {
+  onOutputClosed(onClosed);
+  let args: BenchArgs;
+  try {
+    args = parseBenchArgs(command, process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof BenchArgsError)) throw error;
+    console.error(`${error.message}\n\n${benchUsage(command)}`);
     process.exit(1);
   }
-  return parsed.data;
+  if (args.help) {
+    console.log(benchUsage(command));
+    process.exit(0);
+  }
+  return args;
 }
 
 /** The median of a sample (the lower middle one for an even count). */

@@ -6,10 +6,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { benchSupervisor, scratch } from './harness.js';
-import { argOf, publish, type BenchRow } from './report.js';
+import { benchArgs, OUT_FLAG, publish, QUICK_FLAG, type BenchRow } from './report.js';
 
-const quick = process.argv.includes('--quick');
-const outDir = argOf('--out');
+const args = benchArgs({ usage: 'npm run bench:scaling -- [flags]', flags: { quick: QUICK_FLAG, out: OUT_FLAG } });
+const quick = args.has('quick');
+const outDir = args.text('out');
 const cpus = availableParallelism();
 const jobs = quick ? 200 : 3_000;
 const dir = scratch();

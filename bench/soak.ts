@@ -28,12 +28,21 @@ import { createSupervisor } from '../actors/supervisor.actor.js';
 import { createSqliteStore } from '../src/store/sqlite-store.js';
 import type { JobInput } from '../src/config.js';
 import { scratch } from './harness.js';
-import { argOf, numberArg, publish, type BenchRow } from './report.js';
+import { benchArgs, OUT_FLAG, publish, type BenchRow } from './report.js';
 
-const outDir = argOf('--out');
-const minutes = numberArg('minutes', 30, { min: 0 });
-const rate = numberArg('rate', 200, { min: 0 });
-const failRate = numberArg('fail', 0.01, { min: 0, max: 1 });
+const args = benchArgs({
+  usage: 'npm run soak -- [flags]',
+  flags: {
+    minutes: { value: 'M', help: 'how long to run, in minutes (default 30)', number: { fallback: 30, min: 0 } },
+    rate: { value: 'R', help: 'jobs enqueued per second (default 200)', number: { fallback: 200, min: 0 } },
+    fail: { value: 'F', help: 'the fraction of jobs that always fail (default 0.01)', number: { fallback: 0.01, min: 0, max: 1 } },
+    out: OUT_FLAG,
+  },
+});
+const outDir = args.text('out');
+const minutes = args.number('minutes');
+const rate = args.number('rate');
+const failRate = args.number('fail');
 const durationMs = Math.round(minutes * 60_000);
 const sampleMs = Math.min(5_000, Math.max(1_000, Math.round(durationMs / 100)));
 const warmupMs = durationMs * 0.2;

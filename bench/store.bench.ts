@@ -19,15 +19,16 @@ import Database from 'better-sqlite3';
 import { Bench } from 'tinybench';
 import { createSqliteStore, type SqliteStore } from '../src/store/sqlite-store.js';
 import type { LeasedJob } from '../src/store/store.js';
-import { argOf, numberArg, publish, roundsRow, type BenchRow } from './report.js';
+import { benchArgs, OUT_FLAG, publish, QUICK_FLAG, roundsFlag, roundsRow, type BenchRow } from './report.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 type Sync = 'NORMAL' | 'FULL';
 
-const quick = process.argv.includes('--quick');
-const outDir = argOf('--out');
+const args = benchArgs({ usage: 'npm run bench:store -- [flags]', flags: { quick: QUICK_FLAG, out: OUT_FLAG, rounds: roundsFlag(3) } });
+const quick = args.has('quick');
+const outDir = args.text('out');
 const TIME_MS = quick ? 60 : 700;
 const dir = mkdtempSync(join(tmpdir(), 'leasehold-bench-'));
 let files = 0;
@@ -160,7 +161,7 @@ for (const sync of ['NORMAL', 'FULL'] as const) {
 
 // Rounds: the whole set of tasks runs `rounds` times (subjects and ceilings interleaved within a
 // round); a row gives the median of each, and the median of the per-round ratios with its range.
-const rounds = quick ? 1 : numberArg('rounds', 3, { min: 1, integer: true });
+const rounds = quick ? 1 : args.number('rounds');
 const rates = new Map<string, number[]>();
 for (let round = 0; round < rounds; round++) {
   if (round > 0) bench.reset();

@@ -2,12 +2,13 @@
  * The benchmarks run (smoke size) and write well-formed results. No timing assertions here:
  * performance is measured in `npm run bench`, not asserted in tests.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from './helpers/temp.js';
+import { BenchArgsError, OUT_FLAG, parseBenchArgs, QUICK_FLAG, roundsFlag, type BenchCommand } from '../bench/report.js';
 
 const run = promisify(execFile);
 
@@ -53,6 +54,38 @@ describe('benchmarks (smoke)', () => {
     expect((await failure('--rounds'))?.stderr).toContain('--rounds must be an integer ≥ 1 (got no value)');
   }, 60_000);
 
+  it('an unknown flag or --help stops a bench before it measures anything', async () => {
+    const script = fileURLToPath(new URL('../dist/bench/compare/compare.js', import.meta.url));
+    // `--help` used to be ignored, like every unknown flag: it started the whole 12-minute run.
+    const help = await run(process.execPath, [script, '--help'], { timeout: 30_000 });
+    expect(help.stdout).toContain('usage: npm run bench:compare');
+    expect(help.stdout).toContain('--only NAMES');
+    expect(help.stdout).not.toContain('# round');
+    const unknown = await run(process.execPath, [script, '--quik'], { timeout: 30_000 }).then(
+      () => null,
+      (error: unknown) => error as { code: number; stdout: string; stderr: string },
+    );
+    expect(unknown?.code).toBe(1);
+    expect(unknown?.stderr).toContain('unknown flag --quik');
+    expect(unknown?.stdout).not.toContain('# round');
+  }, 60_000);
+
+  it('a bench whose output is closed under it stops at once, exit 141, as a process killed by SIGPIPE', async () => {
+    // It used to go on measuring with nowhere to write: `npm run bench:compare | head` spun at
+    // 100% CPU in its EPIPE error handling for over 20 minutes (seen on this machine).
+    const script = fileURLToPath(new URL('../dist/bench/compare/compare.js', import.meta.url));
+    const child = spawn(process.execPath, [script, '--quick', '--only', 'leasehold normal'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Close both ends as `| head -1` does, once the first line arrived.
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+    child.stderr.destroy();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const code = await exited;
+    clearTimeout(timer);
+    expect(code).toBe(141);
+  }, 90_000);
+
   it('bench:compare runs in rounds and every round of every system measures (SQLite systems: no service needed)', async () => {
     using out = tempDir();
     const script = fileURLToPath(new URL('../dist/bench/compare/compare.js', import.meta.url));
@@ -71,4 +104,39 @@ describe('benchmarks (smoke)', () => {
     ]);
     for (const row of result.rows) expect(row.note).toContain('median of 2 rounds');
   }, 180_000);
+});
+
+describe('bench command lines', () => {
+  const command: BenchCommand = {
+    usage: 'bench',
+    flags: { quick: QUICK_FLAG, out: OUT_FLAG, rounds: roundsFlag(3), fail: { value: 'F', help: 'f', number: { fallback: 0.01, min: 0, max: 1 } } },
+  };
+  const error = (argv: string[]): string => {
+    try {
+      parseBenchArgs(command, argv);
+    } catch (e) {
+      expect(e).toBeInstanceOf(BenchArgsError);
+      return (e as Error).message;
+    }
+    throw new Error(`${argv.join(' ')} parsed`);
+  };
+
+  it('reads switches, values and numbers, with the fallbacks when absent', () => {
+    const none = parseBenchArgs(command, []);
+    expect([none.has('quick'), none.text('out'), none.number('rounds'), none.number('fail'), none.help]).toEqual([false, undefined, 3, 0.01, false]);
+    const all = parseBenchArgs(command, ['--quick', '--out', '/tmp/x', '--rounds=5', '--fail', '0.5', '--help']);
+    expect([all.has('quick'), all.text('out'), all.number('rounds'), all.number('fail'), all.help]).toEqual([true, '/tmp/x', 5, 0.5, true]);
+  });
+
+  it('refuses what it does not know, naming the flag and the value', () => {
+    expect(error(['--quik'])).toBe('unknown flag --quik (this command takes --help, --quick, --out, --rounds, --fail)');
+    expect(error(['quick'])).toBe('unexpected argument quick: every setting is a --flag');
+    expect(error(['--quick=yes'])).toContain("'--quick'");
+    expect(error(['--out'])).toBe('--out needs a value (DIR)');
+    expect(error(['--rounds'])).toBe('--rounds must be an integer ≥ 1 (got no value)');
+    expect(error(['--rounds', '--quick'])).toBe('--rounds must be an integer ≥ 1 (got no value)');
+    expect(error(['--rounds', '2.5'])).toBe('--rounds must be an integer ≥ 1 (got "2.5")');
+    expect(error(['--fail', '1.5'])).toBe('--fail must be a number ≥ 0 and ≤ 1 (got "1.5")');
+    expect(error(['--fail', ' '])).toBe('--fail must be a number ≥ 0 and ≤ 1 (got " ")');
+  });
 });

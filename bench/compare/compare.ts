@@ -29,7 +29,7 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { percentiles, preciseNow, scratch } from '../harness.js';
-import { argOf, median, numberArg, publish, roundsNote, type BenchRow } from '../report.js';
+import { benchArgs, median, OUT_FLAG, publish, QUICK_FLAG, roundsFlag, roundsNote, type BenchRow } from '../report.js';
 import { messageOf, timeboxed, type Context, type OnStart, type Payload, type System } from './common.js';
 import { BullmqSystem } from './systems/bullmq.js';
 import { GraphileWorkerSystem } from './systems/graphile-worker.js';
@@ -37,9 +37,23 @@ import { LeaseholdSystem } from './systems/leasehold.js';
 import { PgBossSystem } from './systems/pg-boss.js';
 import { PlainjobSystem } from './systems/plainjob.js';
 
-const quick = process.argv.includes('--quick');
-const outDir = argOf('--out');
-const only = argOf('--only')
+const args = benchArgs(
+  {
+    usage: 'npm run bench:compare -- [flags]',
+    flags: {
+      quick: QUICK_FLAG,
+      out: OUT_FLAG,
+      only: { value: 'NAMES', help: 'only the systems whose name contains one of these comma-separated words (e.g. leasehold,bullmq)' },
+      rounds: roundsFlag(3),
+    },
+  },
+  // Output closed under us (`| head`): tear down as on Ctrl-C, silently.
+  () => onSignal('SIGPIPE'),
+);
+const quick = args.has('quick');
+const outDir = args.text('out');
+const only = args
+  .text('only')
   ?.split(',')
   .map((s) => s.trim().toLowerCase())
   .filter((s) => s.length > 0);
@@ -53,7 +67,7 @@ const BATCH_CALLS = quick ? 1 : 5;
 const LATENCY_RATE = 200;
 const LATENCY_JOBS = quick ? 100 : 2_000;
 const WARMUP = quick ? 10 : 50;
-const ROUNDS = numberArg('rounds', quick ? 1 : 3, { min: 1, integer: true });
+const ROUNDS = quick && args.text('rounds') === undefined ? 1 : args.number('rounds');
 
 interface Result {
   system: string;
@@ -111,14 +125,15 @@ process.on('unhandledRejection', onStray('unhandled rejection'));
 process.on('uncaughtException', onStray('uncaught exception'));
 
 function onSignal(signal: NodeJS.Signals): void {
-  if (interrupted) process.exit(130);
+  const code = signal === 'SIGPIPE' ? 141 : 130;
+  if (interrupted) process.exit(code);
   interrupted = true;
   console.error(`\n${signal}: cleaning up${current === undefined ? '' : ` ${current.system.name}`} (again to quit at once)`);
   const system = current?.system;
   void (async () => {
     if (system !== undefined) await timeboxed('teardown', 10_000, () => system.teardown()).catch((e: unknown) => console.error(messageOf(e)));
     dir.remove();
-    process.exit(130);
+    process.exit(code);
   })();
 }
 process.on('SIGINT', onSignal);
