@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { nextRate, prefetchTarget, type Supervisor } from '../../actors/supervisor.actor.js';
+import { nextRate, prefetchTarget, rateWindowEnds, type Supervisor } from '../../actors/supervisor.actor.js';
 import { testSupervisor } from '../helpers/supervisor.js';
 import { until } from '../helpers/until.js';
 
@@ -68,6 +68,18 @@ describe('the prefetch target', () => {
     expect(nextRate(4_000, 20_000)).toBe(20_000);
     expect(nextRate(20_000, 10_000)).toBe(17_000);
     expect(nextRate(17_000, 0)).toBeCloseTo(11_900);
+  });
+  it('a rise of short jobs shows after 5 ms, anything else after the 50 ms window', () => {
+    const w = { elapsedMs: 5, completions: 40, concurrency: 8, rate: 1_000 };
+    // Before the fix every window was 50 ms: a burst spent its first ~100 ms at 16 jobs a pump.
+    expect(rateWindowEnds(w)).toBe(true);
+    expect(rateWindowEnds({ ...w, elapsedMs: 4.9 })).toBe(false);
+    // No more jobs ended than there are slots: longer jobs, ending together; wait for the window.
+    expect(rateWindowEnds({ ...w, completions: 8 })).toBe(false);
+    // Not a rise (40 in 5 ms is 8,000/s): falls are measured over whole windows.
+    expect(rateWindowEnds({ ...w, rate: 8_000 })).toBe(false);
+    expect(rateWindowEnds({ ...w, rate: 8_000, elapsedMs: 50 })).toBe(true);
+    expect(rateWindowEnds({ ...w, completions: 0, elapsedMs: 50 })).toBe(true);
   });
 });
 
