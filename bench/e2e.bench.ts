@@ -20,12 +20,12 @@
  */
 import { availableParallelism } from 'node:os';
 import { benchSupervisor, drainRate, idleLatency, percentiles, rawPiscina, rawPiscinaLatency, scratch } from './harness.js';
-import { benchArgs, OUT_FLAG, publish, QUICK_FLAG, roundsFlag, roundsRow, type BenchRow } from './report.js';
+import { benchArgs, OUT_FLAG, publish, QUICK_FLAG, roundsArg, roundsFlag, roundsRow, type BenchRow } from './report.js';
 
 const args = benchArgs({ usage: 'npm run bench:e2e -- [flags]', flags: { quick: QUICK_FLAG, out: OUT_FLAG, rounds: roundsFlag(3) } });
 const quick = args.has('quick');
 const outDir = args.text('out');
-const rounds = quick ? 1 : args.number('rounds');
+const rounds = roundsArg(args, quick);
 const N = quick ? 1_000 : 50_000;
 const threads = Math.min(2, availableParallelism());
 const dir = scratch();

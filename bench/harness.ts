@@ -15,7 +15,10 @@ export const benchHandlers = new URL('./handlers.js', import.meta.url);
 /** Now, in epoch milliseconds with sub-millisecond precision (same clock as `stamp` in threads). */
 export const preciseNow = (): number => performance.timeOrigin + performance.now();
 
-/** A scratch directory, removed by `remove()` or, at the latest, when the process exits (`process.exit()` included). */
+/**
+ * A scratch directory, removed by `remove()` or, at the latest, when the process exits normally
+ * or through `process.exit()` (not when a signal kills it).
+ */
 export function scratch(prefix = 'leasehold-bench-'): { file: (name: string) => string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const remove = (): void => rmSync(dir, { recursive: true, force: true });

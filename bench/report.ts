@@ -50,6 +50,11 @@ export const roundsFlag = (fallback: number): BenchFlag => ({
   number: { fallback, min: 1, integer: true },
 });
 
+/** The rounds to run: `--rounds N`, or 1 for a smoke run (`--quick`) that does not say otherwise. */
+export function roundsArg(args: BenchArgs, quick: boolean): number {
+  return quick && args.text('rounds') === undefined ? 1 : args.number('rounds');
+}
+
 /** A bench command line that does not parse: the message names the flag and the value. */
 export class BenchArgsError extends Error {
   override readonly name = 'BenchArgsError';
@@ -125,10 +130,23 @@ export function parseBenchArgs(command: BenchCommand, argv: readonly string[]): 
     if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
       throw new BenchArgsError(`unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? message}: every setting is a --flag`);
     }
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && spec?.value !== undefined) {
-      throw new BenchArgsError(spec.number === undefined ? `--${name} needs a value (${spec.value})` : `--${name} must be ${numberRange(spec.number)} (got no value)`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && spec !== undefined && name !== undefined) {
+      if (spec.value === undefined) {
+        const given = argv.find((a) => a.startsWith(`--${name}=`));
+        throw new BenchArgsError(`--${name} is a switch and takes no value (got ${JSON.stringify(given ?? `--${name}=…`)})`);
+      }
+      const at = argv.indexOf(`--${name}`);
+      const next = at >= 0 ? argv[at + 1] : undefined;
+      // parseArgs takes no value that starts with "-" after a space (it may be the next flag).
+      const nextName = next?.replace(/^-+/, '').split('=')[0];
+      const dashed =
+        next === undefined ? '' : nextName !== undefined && nextName in options ? `; ${next} is a flag` : `; to give ${JSON.stringify(next)} as the value, write --${name}=${next}`;
+      throw new BenchArgsError(spec.number === undefined ? `--${name} needs a value (${spec.value})${dashed}` : `--${name} must be ${numberRange(spec.number)} (got no value${dashed})`);
     }
     throw new BenchArgsError(message);
+  }
+  for (const [name, flag] of Object.entries(command.flags)) {
+    if (flag.value !== undefined && flag.number === undefined && values[name] === '') throw new BenchArgsError(`--${name} needs a value (${flag.value}); got an empty one`);
   }
   const numbers = new Map<string, number>();
   for (const [name, flag] of Object.entries(command.flags)) {
@@ -149,8 +167,9 @@ export function parseBenchArgs(command: BenchCommand, argv: readonly string[]): 
 }
 
 /**
- * What a bench script does when its output is closed under it (`npm run bench | head`): write
- * nothing more and call `onClosed` (by default, exit with 141, as a process killed by SIGPIPE).
+ * What a bench script does when its output is closed under it (`npm run bench:compare | head`):
+ * at its next write, silence `console` and call `onClosed` (by default, exit with 141, as a
+ * process killed by SIGPIPE). Most scripts write only between scenarios, so that is when they stop.
  * Without it, a script went on measuring with nowhere to write: `npm run bench:compare | head`
  * spun at 100% CPU in EPIPE errors and the handling of them for over 20 minutes.
  */

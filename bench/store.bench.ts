@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { Bench } from 'tinybench';
 import { createSqliteStore, type SqliteStore } from '../src/store/sqlite-store.js';
 import type { LeasedJob } from '../src/store/store.js';
-import { benchArgs, OUT_FLAG, publish, QUICK_FLAG, roundsFlag, roundsRow, type BenchRow } from './report.js';
+import { benchArgs, OUT_FLAG, publish, QUICK_FLAG, roundsArg, roundsFlag, roundsRow, type BenchRow } from './report.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,7 +161,7 @@ for (const sync of ['NORMAL', 'FULL'] as const) {
 
 // Rounds: the whole set of tasks runs `rounds` times (subjects and ceilings interleaved within a
 // round); a row gives the median of each, and the median of the per-round ratios with its range.
-const rounds = quick ? 1 : args.number('rounds');
+const rounds = roundsArg(args, quick);
 const rates = new Map<string, number[]>();
 for (let round = 0; round < rounds; round++) {
   if (round > 0) bench.reset();

@@ -4,6 +4,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -74,6 +75,8 @@ describe('benchmarks (smoke)', () => {
     // It used to go on measuring with nowhere to write: `npm run bench:compare | head` spun at
     // 100% CPU in its EPIPE error handling for over 20 minutes (seen on this machine).
     const script = fileURLToPath(new URL('../dist/bench/compare/compare.js', import.meta.url));
+    const scratchDirs = (): string[] => readdirSync(tmpdir()).filter((f) => f.startsWith('leasehold-compare-'));
+    const before = new Set(scratchDirs());
     const child = spawn(process.execPath, [script, '--quick', '--only', 'leasehold normal'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     // Close both ends as `| head -1` does, once the first line arrived.
@@ -84,6 +87,8 @@ describe('benchmarks (smoke)', () => {
     const code = await exited;
     clearTimeout(timer);
     expect(code).toBe(141);
+    // It stopped at its next write (after the system it was measuring), and left no scratch files.
+    expect(scratchDirs().filter((d) => !before.has(d))).toEqual([]);
   }, 90_000);
 
   it('bench:compare runs in rounds and every round of every system measures (SQLite systems: no service needed)', async () => {
@@ -131,10 +136,14 @@ describe('bench command lines', () => {
   it('refuses what it does not know, naming the flag and the value', () => {
     expect(error(['--quik'])).toBe('unknown flag --quik (this command takes --help, --quick, --out, --rounds, --fail)');
     expect(error(['quick'])).toBe('unexpected argument quick: every setting is a --flag');
-    expect(error(['--quick=yes'])).toContain("'--quick'");
+    expect(error(['--quick=yes'])).toBe('--quick is a switch and takes no value (got "--quick=yes")');
     expect(error(['--out'])).toBe('--out needs a value (DIR)');
+    expect(error(['--out='])).toBe('--out needs a value (DIR); got an empty one');
+    expect(error(['--out', '-x'])).toBe('--out needs a value (DIR); to give "-x" as the value, write --out=-x');
     expect(error(['--rounds'])).toBe('--rounds must be an integer ≥ 1 (got no value)');
-    expect(error(['--rounds', '--quick'])).toBe('--rounds must be an integer ≥ 1 (got no value)');
+    expect(error(['--rounds', '--quick'])).toBe('--rounds must be an integer ≥ 1 (got no value; --quick is a flag)');
+    expect(error(['--fail', '-0.5'])).toBe('--fail must be a number ≥ 0 and ≤ 1 (got no value; to give "-0.5" as the value, write --fail=-0.5)');
+    expect(error(['--fail=-0.5'])).toBe('--fail must be a number ≥ 0 and ≤ 1 (got "-0.5")');
     expect(error(['--rounds', '2.5'])).toBe('--rounds must be an integer ≥ 1 (got "2.5")');
     expect(error(['--fail', '1.5'])).toBe('--fail must be a number ≥ 0 and ≤ 1 (got "1.5")');
     expect(error(['--fail', ' '])).toBe('--fail must be a number ≥ 0 and ≤ 1 (got " ")');

@@ -29,7 +29,7 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { percentiles, preciseNow, scratch } from '../harness.js';
-import { benchArgs, median, OUT_FLAG, publish, QUICK_FLAG, roundsFlag, roundsNote, type BenchRow } from '../report.js';
+import { benchArgs, median, OUT_FLAG, publish, QUICK_FLAG, roundsArg, roundsFlag, roundsNote, type BenchRow } from '../report.js';
 import { messageOf, timeboxed, type Context, type OnStart, type Payload, type System } from './common.js';
 import { BullmqSystem } from './systems/bullmq.js';
 import { GraphileWorkerSystem } from './systems/graphile-worker.js';
@@ -47,8 +47,11 @@ const args = benchArgs(
       rounds: roundsFlag(3),
     },
   },
-  // Output closed under us (`| head`): tear down as on Ctrl-C, silently.
-  () => onSignal('SIGPIPE'),
+  // Output closed under us (`| head`): tear down as on Ctrl-C, silently (or let a teardown
+  // already under way finish: Ctrl-C on `… | tee` closes the output too).
+  () => {
+    if (!interrupted) onSignal('SIGPIPE');
+  },
 );
 const quick = args.has('quick');
 const outDir = args.text('out');
@@ -67,7 +70,7 @@ const BATCH_CALLS = quick ? 1 : 5;
 const LATENCY_RATE = 200;
 const LATENCY_JOBS = quick ? 100 : 2_000;
 const WARMUP = quick ? 10 : 50;
-const ROUNDS = quick && args.text('rounds') === undefined ? 1 : args.number('rounds');
+const ROUNDS = roundsArg(args, quick);
 
 interface Result {
   system: string;
@@ -312,6 +315,8 @@ for (let round = 0; round < ROUNDS && !interrupted; round++) {
   for (const r of these) r.ratio = base === null || r.processed === null ? null : r.processed / base;
   rounds.push(these);
 }
+// Interrupted: `onSignal` exits once its teardown is done; publish nothing partial meanwhile.
+if (interrupted) await new Promise<never>(() => undefined);
 const results: Result[] = systems.map((system) => combine(rounds.flatMap((these) => these.filter((r) => r.system === system.name))));
 const baseline = results.find((r) => r.system === 'leasehold NORMAL')?.processed ?? null;
 

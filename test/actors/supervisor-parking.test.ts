@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { nextRate, prefetchTarget, rateWindowEnds, type Supervisor } from '../../actors/supervisor.actor.js';
+import { nextRate, prefetchTarget, rampingUp, rateWindowEnds, type Supervisor } from '../../actors/supervisor.actor.js';
 import { testSupervisor } from '../helpers/supervisor.js';
 import { until } from '../helpers/until.js';
 
@@ -69,17 +69,33 @@ describe('the prefetch target', () => {
     expect(nextRate(20_000, 10_000)).toBe(17_000);
     expect(nextRate(17_000, 0)).toBeCloseTo(11_900);
   });
-  it('a rise of short jobs shows after 5 ms, anything else after the 50 ms window', () => {
-    const w = { elapsedMs: 5, completions: 40, concurrency: 8, rate: 1_000 };
+  it('a ramp-up of short jobs shows after 5 ms, anything else after the 50 ms window', () => {
+    const w = { elapsedMs: 5, completions: 40, concurrency: 8, rate: 1_000, rampingUp: true };
     // Before the fix every window was 50 ms: a burst spent its first ~100 ms at 16 jobs a pump.
     expect(rateWindowEnds(w)).toBe(true);
     expect(rateWindowEnds({ ...w, elapsedMs: 4.9 })).toBe(false);
     // No more jobs ended than there are slots: longer jobs, ending together; wait for the window.
     expect(rateWindowEnds({ ...w, completions: 8 })).toBe(false);
-    // Not a rise (40 in 5 ms is 8,000/s): falls are measured over whole windows.
+    // Not a ramp-up (40 in 5 ms is 8,000/s, not more than twice 4,000/s): steady-state blips of
+    // batched results, and falls, are measured over whole windows.
+    expect(rateWindowEnds({ ...w, rate: 3_999 })).toBe(true);
+    expect(rateWindowEnds({ ...w, rate: 4_000 })).toBe(false);
     expect(rateWindowEnds({ ...w, rate: 8_000 })).toBe(false);
     expect(rateWindowEnds({ ...w, rate: 8_000, elapsedMs: 50 })).toBe(true);
     expect(rateWindowEnds({ ...w, completions: 0, elapsedMs: 50 })).toBe(true);
+    // In steady state a short window of results handled in a burst read 2-3 times the true rate:
+    // only a ramp-up may use short windows.
+    expect(rateWindowEnds({ ...w, rampingUp: false })).toBe(false);
+    expect(rateWindowEnds({ ...w, rampingUp: false, elapsedMs: 50 })).toBe(true);
+  });
+  it('ramps up while the rate at least doubles, or from (nearly) idle', () => {
+    expect(rampingUp(0, 1_500, 8)).toBe(true);
+    expect(rampingUp(7_600, 25_800, 8)).toBe(true);
+    expect(rampingUp(25_800, 40_000, 8)).toBe(false);
+    expect(rampingUp(40_000, 39_000, 8)).toBe(false);
+    // Fewer than 8 completions a 50 ms window (160/s): as good as idle, the next burst ramps up.
+    expect(rampingUp(200, 159, 8)).toBe(true);
+    expect(rampingUp(200, 161, 8)).toBe(false);
   });
 });
 
