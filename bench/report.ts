@@ -39,6 +39,9 @@ export interface BenchCommand {
   readonly flags: Readonly<Record<string, BenchFlag>>;
 }
 
+/** `--help`, which every bench script takes. */
+const HELP_FLAG: BenchFlag = { help: 'print this and exit' };
+
 /** `--quick`: the smoke size. */
 export const QUICK_FLAG: BenchFlag = { help: 'smoke run: small sizes, one round; the results file is marked -smoke' };
 /** `--out DIR`: where the results file goes. */
@@ -94,8 +97,7 @@ export class BenchArgs {
 
 /** The usage text of a command: its usage line and one line per flag. */
 export function benchUsage(command: BenchCommand): string {
-  const help: BenchFlag = { help: 'print this and exit' };
-  const lines = Object.entries({ ...command.flags, help }).map(([name, flag]) => {
+  const lines = Object.entries({ ...command.flags, help: HELP_FLAG }).map(([name, flag]) => {
     const left = `--${name}${flag.value === undefined ? '' : ` ${flag.value}`}`;
     return `  ${left.padEnd(16)} ${flag.help}`;
   });
@@ -113,40 +115,33 @@ function numberRange(bounds: NonNullable<BenchFlag['number']>): string {
  * measured. (Unknown flags used to be ignored: `--help` started a 12-minute `bench:compare`.)
  */
 export function parseBenchArgs(command: BenchCommand, argv: readonly string[]): BenchArgs {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
-  for (const [name, flag] of Object.entries(command.flags)) options[name] = { type: flag.value === undefined ? 'boolean' : 'string' };
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    const message = error instanceof Error ? error.message : String(error);
-    const flag = /'(-[^' ]+)/.exec(message)?.[1];
-    const name = flag?.replace(/^-+/, '');
-    const spec = name === undefined ? undefined : command.flags[name];
-    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      throw new BenchArgsError(`unknown flag ${flag ?? message} (this command takes ${Object.keys(options).map((n) => `--${n}`).join(', ')})`);
+  const flags: Readonly<Record<string, BenchFlag>> = { ...command.flags, help: HELP_FLAG };
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const [name, flag] of Object.entries(flags)) options[name] = { type: flag.value === undefined ? 'boolean' : 'string' };
+  // Not strict: its errors would have to be read back from Node's messages. The tokens say it all.
+  const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+  const values: Record<string, string | boolean | undefined> = {};
+  for (const token of tokens) {
+    if (token.kind === 'option-terminator') continue;
+    if (token.kind === 'positional') throw new BenchArgsError(`unexpected argument ${token.value}: every setting is a --flag`);
+    const flag = Object.hasOwn(flags, token.name) ? flags[token.name] : undefined;
+    if (flag === undefined || !token.rawName.startsWith('--')) {
+      throw new BenchArgsError(`unknown flag ${token.rawName} (this command takes ${['help', ...Object.keys(command.flags)].map((n) => `--${n}`).join(', ')})`);
     }
-    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      throw new BenchArgsError(`unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? message}: every setting is a --flag`);
+    const given = token.value;
+    if (flag.value === undefined) {
+      if (given !== undefined) throw new BenchArgsError(`--${token.name} is a switch and takes no value (got ${JSON.stringify(`${token.rawName}=${given}`)})`);
+      values[token.name] = true;
+      continue;
     }
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && spec !== undefined && name !== undefined) {
-      if (spec.value === undefined) {
-        const given = argv.find((a) => a.startsWith(`--${name}=`));
-        throw new BenchArgsError(`--${name} is a switch and takes no value (got ${JSON.stringify(given ?? `--${name}=…`)})`);
-      }
-      const at = argv.indexOf(`--${name}`);
-      const next = at >= 0 ? argv[at + 1] : undefined;
-      // parseArgs takes no value that starts with "-" after a space (it may be the next flag).
-      const nextName = next?.replace(/^-+/, '').split('=')[0];
-      const dashed =
-        next === undefined ? '' : nextName !== undefined && nextName in options ? `; ${next} is a flag` : `; to give ${JSON.stringify(next)} as the value, write --${name}=${next}`;
-      throw new BenchArgsError(spec.number === undefined ? `--${name} needs a value (${spec.value})${dashed}` : `--${name} must be ${numberRange(spec.number)} (got no value${dashed})`);
+    // A value after a space that starts with "-" may be the next flag, the value forgotten.
+    if (given === undefined || (!token.inlineValue && given.startsWith('-'))) {
+      const after =
+        given === undefined ? '' : (given.replace(/^-+/, '').split('=')[0] ?? '') in options ? `; ${given} is a flag` : `; to give ${JSON.stringify(given)} as the value, write --${token.name}=${given}`;
+      throw new BenchArgsError(flag.number === undefined ? `--${token.name} needs a value (${flag.value})${after}` : `--${token.name} must be ${numberRange(flag.number)} (got no value${after})`);
     }
-    throw new BenchArgsError(message);
-  }
-  for (const [name, flag] of Object.entries(command.flags)) {
-    if (flag.value !== undefined && flag.number === undefined && values[name] === '') throw new BenchArgsError(`--${name} needs a value (${flag.value}); got an empty one`);
+    if (given === '' && flag.number === undefined) throw new BenchArgsError(`--${token.name} needs a value (${flag.value}); got an empty one`);
+    values[token.name] = given;
   }
   const numbers = new Map<string, number>();
   for (const [name, flag] of Object.entries(command.flags)) {
