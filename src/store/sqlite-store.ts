@@ -16,7 +16,8 @@
  * repeated in its WHERE. Behind both, the database's own triggers refuse any state change the
  * machine does not contain and write its history entry in the same statement.
  *
- * Enqueue group commit: `enqueue()` calls made in the same tick are written in one transaction
+ * Enqueue group commit: `enqueue()` calls made in the same turn of the event loop (up to its next
+ * check phase: every timer, I/O callback and microtask in between) are written in one transaction
  * (one fsync under FULL), each in its own savepoint so one caller's failure touches no other.
  */
 import { hostname } from 'node:os';
@@ -637,7 +638,10 @@ export class SqliteStore implements Store {
       this.#pending.push({ job: prepared, resolve, reject });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
-        queueMicrotask(() => this.#flushEnqueues());
+        // At the end of this turn of the event loop, not of this callback: callers running in
+        // separate callbacks of one turn (requests of one poll phase, timers due together) share
+        // the transaction. It costs a lone caller ~1 µs.
+        setImmediate(() => this.#flushEnqueues());
       }
     });
   }

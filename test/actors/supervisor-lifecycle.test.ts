@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { createSupervisor } from '../../actors/supervisor.actor.js';
 import { ManualClock } from '../../src/clock.js';
 import { createSqliteStore } from '../../src/store/sqlite-store.js';
+import type { EnqueuedJob } from '../../src/store/store.js';
 import { TERMINAL_STATES } from '../../machines/job.machine.js';
 import { handlersUrl, testSupervisor } from '../helpers/supervisor.js';
 import { tempDir } from '../helpers/temp.js';
@@ -259,8 +260,9 @@ describe('supervisor stop with a handler that ignores its signal', () => {
     await using t = testSupervisor({ threads: 1, concurrency: 2, timeoutGraceMs: 300 });
     await t.supervisor.start();
     const started = new Promise<void>((resolve) => t.supervisor.once('job.started', () => resolve()));
-    const spin = await t.supervisor.enqueue({ name: 'spin' });
-    const mate = await t.supervisor.enqueue({ name: 'sleepFor', payload: { ms: 60_000 } });
+    // One transaction, so that one pump leases both and one thread message carries both: `spin`
+    // blocks its thread, and a job sent to it after that would never start.
+    const [spin, mate] = (await t.supervisor.enqueueMany([{ name: 'spin' }, { name: 'sleepFor', payload: { ms: 60_000 } }])) as [EnqueuedJob, EnqueuedJob];
     await started;
     await t.supervisor.stop({ graceMs: 200 }); // before the fix: never resolved
     const store = t.inspect();

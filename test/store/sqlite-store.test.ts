@@ -442,4 +442,29 @@ describe('SqliteStore specifics', () => {
     const orphans = store.database.prepare('SELECT count(*) FROM jobs LEFT JOIN policies ON policies.id = jobs.policy WHERE policies.id IS NULL').pluck().get();
     expect(orphans).toBe(0);
   });
+
+  it('enqueues made by separate callbacks of one event-loop turn share one transaction (group commit)', async () => {
+    using dir = tempDir();
+    await using store = createSqliteStore({ path: dir.file('jobs.db') });
+    await store.enqueue({ name: 'warm' });
+    // Three callbacks of one check phase, as requests of one poll phase would be: each enqueues
+    // one job. Before, each callback's microtasks flushed its own transaction, so when the first
+    // promise resolved the later callbacks had not even run.
+    const seenAtFirst = await new Promise<number>((resolve, reject) => {
+      setImmediate(() => {
+        store
+          .enqueue({ name: 'a' })
+          .then(() => resolve(store.database.prepare('SELECT count(*) FROM jobs').pluck().get() as number), reject);
+      });
+      setImmediate(() => void store.enqueue({ name: 'b' }));
+      setImmediate(() => void store.enqueue({ name: 'c' }));
+    });
+    expect(seenAtFirst).toBe(4);
+    // A lone caller awaiting each enqueue in turn still gets each one committed before the next.
+    for (let i = 0; i < 3; i++) {
+      const { id } = await store.enqueue({ name: 'seq', payload: i });
+      expect((await store.get(id))?.state).toBe('queued');
+    }
+    expect((await store.stats()).total).toBe(7);
+  });
 });
