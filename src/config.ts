@@ -325,7 +325,7 @@ export const sqliteStoreOptionsSchema = z.strictObject({
   /**
    * Where WAL checkpoints run. `thread`: in a worker thread with its own connection, every 100 ms,
    * started after the store's first 50 writes (the store's connection checkpoints by itself only
-   * past 10,000 WAL pages, or if the thread fails). `inline`: SQLite's automatic checkpoint, inside
+   * past 2,000 WAL pages, under a steady stream of writes, or if the thread fails). `inline`: SQLite's automatic checkpoint, inside
    * the commit that crosses 1,000 pages, on the caller's thread. @defaultValue `'thread'`
    */
   checkpoint: z.enum(['thread', 'inline']).optional(),

@@ -42,6 +42,23 @@ describe('SqliteStore checkpoints', () => {
     expect(jobsInFile(path)).toBe(60);
   });
 
+  it('under a steady stream of commits the WAL starts over at the backstop instead of growing to it and beyond', async () => {
+    using dir = tempDir();
+    const path = dir.file('jobs.db');
+    await using store = createSqliteStore({ path, synchronous: 'NORMAL' });
+    for (let i = 0; i < 60; i++) await store.enqueue({ name: 'work' });
+    await until('the checkpoint thread to run', () => autocheckpoint(store) === CHECKPOINT_BACKSTOP_PAGES, { timeoutMs: 5_000 });
+    // Back-to-back commits, several pages each: the thread's passive checkpoints never catch up
+    // with them, so only the store's own checkpoint at the backstop lets the WAL start over. The
+    // file keeps its largest size, so its size is the most the WAL ever held. It can pass the
+    // backstop by a few hundred frames: the store's checkpoint is skipped, and tried again at the
+    // next commit, while the thread's holds the checkpoint lock. Before the fix the backstop was
+    // 10,000 pages: the WAL grew to 10,004 frames here.
+    for (let i = 0; i < 4_000; i++) await store.enqueue({ name: 'work', payload: { i, pad: 'x'.repeat(2_000) } });
+    expect(walFrames(path)).toBeLessThan(2 * CHECKPOINT_BACKSTOP_PAGES);
+    expect(walFrames(path)).toBeLessThan(5_000);
+  });
+
   it("checkpoint: 'inline' starts no thread: SQLite's automatic checkpoint stays in force", async () => {
     using dir = tempDir();
     const path = dir.file('jobs.db');
