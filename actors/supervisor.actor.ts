@@ -397,7 +397,7 @@ export class Supervisor implements AsyncDisposable {
   async enqueue(job: JobInput): Promise<EnqueuedJob> {
     this.#checkName(job, 'job');
     const result = await this.#store.enqueue(job);
-    this.#wake();
+    this.#wakeForNewJobs();
     return result;
   }
 
@@ -405,8 +405,17 @@ export class Supervisor implements AsyncDisposable {
   async enqueueMany(jobs: readonly JobInput[]): Promise<EnqueuedJob[]> {
     if (Array.isArray(jobs)) for (let i = 0; i < jobs.length; i++) this.#checkName(jobs[i] as JobInput, `jobs[${i}]`);
     const result = await this.#store.enqueueMany(jobs);
-    this.#wake();
+    this.#wakeForNewJobs();
     return result;
+  }
+
+  /**
+   * New jobs are a reason to pump only while dispatch leases: a paused, pausing or draining
+   * supervisor leases nothing, and entering `running` pumps anyway. (Each pointless pump cost a
+   * caller enqueueing one job at a time into a paused supervisor about half its rate.)
+   */
+  #wakeForNewJobs(): void {
+    if (this.#state === 'running') this.#wake();
   }
 
   /**

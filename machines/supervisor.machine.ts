@@ -7,7 +7,9 @@
  * - **dispatch** — `waiting` until woken (`WAKE`: an enqueue through this supervisor, a job that
  *   finished, a freed slot) or until `pollMs` passes (jobs enqueued by other processes), then
  *   `pumping`: one store transaction that settles what finished and leases what the free slots
- *   can take. A `WAKE` that arrives while pumping makes it pump again at once.
+ *   can take. A `WAKE` that arrives while pumping makes it pump again at once. Entering `running`
+ *   (after startup, on `RESUME`) pumps at once: jobs queued before `start()` or during a pause
+ *   do not wait for the poll.
  * - **heartbeat** — every `heartbeatMs`, extend the leases of every in-flight job in one call.
  * - **recovery** — every `recoveryMs`, give back expired leases of any owner (dead processes).
  *
@@ -72,7 +74,8 @@ const notProvided = (name: string) =>
   fromPromise<void, unknown>(() => Promise.reject(new Error(`supervisor machine: the actor must provide "${name}"`)));
 
 const pumpRegion = (lease: boolean) => ({
-  initial: 'waiting' as const,
+  // Leasing starts with a pump: what is already due is leased at once.
+  initial: lease ? ('pumping' as const) : ('waiting' as const),
   states: {
     waiting: {
       after: { pollDelay: { target: 'pumping' as const } },

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { taskCount } from '../../actors/supervisor.actor.js';
 import { testSupervisor } from '../helpers/supervisor.js';
+import { until } from '../helpers/until.js';
 
 describe('supervisor', () => {
   it('runs N jobs to completion with concurrency 8 on 2 threads', async () => {
@@ -18,6 +19,23 @@ describe('supervisor', () => {
     const one = await t.inspect().get(done[0] as number);
     expect(one?.history.map((h) => h.event)).toEqual(['ENQUEUE', 'LEASE', 'START', 'SUCCEED']);
     expect(one?.result).toEqual(one?.payload);
+  });
+
+  it('leases at once what was queued before start() or during a pause, without waiting for the poll', async () => {
+    // A poll far longer than the test: before the fix, entering `running` did not pump, so these
+    // jobs waited for it (pollMs, 1 s by default) and this test timed out.
+    await using t = testSupervisor({ pollMs: 600_000 });
+    await t.supervisor.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ name: 'echo', payload: i })));
+    let done = 0;
+    t.supervisor.on('job.done', () => done++);
+    await t.supervisor.start();
+    await until('the backlog done after start()', () => done === 20, { timeoutMs: 10_000 });
+    await t.supervisor.pause();
+    await t.supervisor.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ name: 'echo', payload: i })));
+    await t.supervisor.enqueue({ name: 'echo', payload: 'one more' });
+    expect(done).toBe(20);
+    await t.supervisor.resume();
+    await until('the jobs enqueued during the pause done after resume()', () => done === 41, { timeoutMs: 10_000 });
   });
 
   it('never runs one job on two workers at once, and never more than concurrency', async () => {

@@ -37,18 +37,20 @@ function harness() {
 }
 
 describe('supervisor machine', () => {
-  it('starts, then pumps on the poll delay of the injected clock, beats and recovers on theirs', async () => {
+  it('starts, pumps at once, then on the poll delay of the injected clock, beats and recovers on theirs', async () => {
     const h = harness();
     expect(h.top()).toBe('starting');
     h.startup();
     await h.settle();
     expect(h.top()).toBe('running');
+    // Jobs queued before start() are leased at once, not at the first poll.
+    expect(h.calls).toEqual(['pump:lease']);
     h.clock.advance(99);
     await h.settle();
-    expect(h.calls).toEqual([]);
+    expect(h.calls).toEqual(['pump:lease']);
     h.clock.advance(1);
     await h.settle();
-    expect(h.calls).toEqual(['pump:lease']);
+    expect(h.calls).toEqual(['pump:lease', 'pump:lease']);
     h.clock.advance(900);
     await h.settle();
     expect(h.calls.filter((c) => c === 'heartbeat')).toHaveLength(1);
@@ -68,7 +70,7 @@ describe('supervisor machine', () => {
     await h.settle();
     h.actor.send({ type: 'WAKE' });
     await h.settle();
-    expect(h.calls).toEqual(['pump:lease']);
+    expect(h.calls).toEqual(['pump:lease', 'pump:lease']);
     h.actor.stop();
   });
 
@@ -80,14 +82,15 @@ describe('supervisor machine', () => {
     expect(h.top()).toBe('pausing');
     h.actor.send({ type: 'WAKE' });
     await h.settle();
-    expect(h.calls).toEqual(['pump:ack-only']);
+    expect(h.calls).toEqual(['pump:lease', 'pump:ack-only']);
     h.actor.send({ type: 'IDLE' });
     expect(h.top()).toBe('paused');
+    const before = h.calls.length;
     h.actor.send({ type: 'RESUME' });
     expect(h.top()).toBe('running');
-    h.actor.send({ type: 'WAKE' });
+    // What was enqueued during the pause is leased at once, without a WAKE or the poll.
     await h.settle();
-    expect(h.calls.at(-1)).toBe('pump:lease');
+    expect(h.calls.slice(before)).toEqual(['pump:lease']);
     h.actor.stop();
   });
 
@@ -101,7 +104,9 @@ describe('supervisor machine', () => {
     await h.settle();
     expect(h.interrupted).toEqual([]);
     expect(h.calls).toContain('heartbeat');
-    expect(h.calls.filter((c) => c.startsWith('pump')).every((c) => c === 'pump:ack-only')).toBe(true);
+    // Only the pump on entering running leased; every pump since then only acked.
+    expect(h.calls.filter((c) => c.startsWith('pump')).slice(1).every((c) => c === 'pump:ack-only')).toBe(true);
+    expect(h.calls[0]).toBe('pump:lease');
     h.clock.advance(1);
     expect(h.interrupted).toEqual([2_500]);
     h.actor.send({ type: 'IDLE' });
