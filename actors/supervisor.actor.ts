@@ -4,7 +4,8 @@
  * and the store.
  *
  * The protocol, in messages:
- * - The machine's dispatch region invokes `pump` when woken (`WAKE`) or when `pollMs` passes.
+ * - The machine's dispatch region runs its `pump` action when woken (`WAKE`) or when `pollMs`
+ *   passes; the pump reports back with `PUMPED` (or `PUMP_FAILED`).
  *   One pump is one store transaction: it settles everything that happened since the last pump
  *   (starts, progress, completions, skips, failures, releases) and, while running, leases as many
  *   due jobs as there are idle slots, plus the prefetch buffer's refill. Leased jobs get a job
@@ -346,7 +347,6 @@ export class Supervisor implements AsyncDisposable {
     const machine = supervisorMachine.provide({
       actors: {
         startup: fromPromise(() => this.#startup()),
-        pump: fromPromise<PumpOutput, PumpInput>(({ input }) => this.#pump(input)),
         heartbeat: fromPromise(() => this.#heartbeat()),
         recover: fromPromise(() => this.#recover()),
       },
@@ -356,6 +356,17 @@ export class Supervisor implements AsyncDisposable {
         interruptInFlight: () => this.#interruptInFlight(),
         releaseBuffered: () => this.#releaseBuffered(),
         announce: () => undefined,
+        pump: ({ context, self }, params) => {
+          const seq = context.pumpSeq;
+          this.#pump(params).then(
+            ({ more }) => {
+              if (self.getSnapshot().status === 'active') self.send({ type: 'PUMPED', seq, more });
+            },
+            (error: unknown) => {
+              if (self.getSnapshot().status === 'active') self.send({ type: 'PUMP_FAILED', seq, error });
+            },
+          );
+        },
       },
     });
     const actor = createActor(machine, {
