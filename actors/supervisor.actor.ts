@@ -407,9 +407,11 @@ export class Supervisor implements AsyncDisposable {
   /** Enqueues one job and wakes dispatch at once. See `Store.enqueue`. */
   async enqueue(job: JobInput): Promise<EnqueuedJob> {
     this.#checkName(job, 'job');
-    const result = await this.#store.enqueue(job);
+    // Woken first, the pump runs before the store's own flush of waiting enqueues (both at the end
+    // of this turn) and takes them into its transaction: on an idle supervisor the job is inserted
+    // and leased in one commit.
     this.#wakeForNewJobs();
-    return result;
+    return this.#store.enqueue(job);
   }
 
   /** Enqueues many jobs in one transaction (all or nothing) and wakes dispatch at once. */

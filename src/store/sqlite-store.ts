@@ -636,14 +636,20 @@ export class SqliteStore implements Store {
     const prepared = prepareJob(job, 'job', this.#policies, this.#clock.now(), this.#maxPayloadBytes);
     return new Promise<EnqueuedJob>((resolve, reject) => {
       this.#pending.push({ job: prepared, resolve, reject });
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        // At the end of this turn of the event loop, not of this callback: callers running in
-        // separate callbacks of one turn (requests of one poll phase, timers due together) share
-        // the transaction. It costs a lone caller ~1 µs.
-        setImmediate(() => this.#flushEnqueues());
-      }
+      this.#scheduleFlush();
     });
+  }
+
+  /**
+   * Single enqueues wait for the end of this turn of the event loop, not of this callback:
+   * callers running in separate callbacks of one turn (requests of one poll phase, timers due
+   * together) share the transaction. It costs a lone caller ~1 µs. A `settle` that runs first
+   * takes them into its own transaction.
+   */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#flushEnqueues());
   }
 
   #flushEnqueues(): void {
@@ -651,41 +657,48 @@ export class SqliteStore implements Store {
     const batch = this.#pending;
     this.#pending = [];
     if (batch.length === 0) return;
-    const settled: Array<() => void> = [];
-    const s = this.#s;
+    let settled: Array<() => void>;
     try {
-      this.#write(() => {
-        const now = this.#clock.now();
-        for (const item of batch) {
-          if (batch.length === 1) {
-            this.#registerQueues([item.job]);
-            const result = this.#insert(item.job, 'job', now, null);
-            settled.push(() => item.resolve(result));
-            continue;
-          }
-          // One savepoint per caller: one item's failure rolls back only that item.
-          s.savepoint.run();
-          const interned = this.#newPolicies.length;
-          try {
-            this.#registerQueues([item.job]);
-            const result = this.#insert(item.job, 'job', now, null);
-            s.releaseSavepoint.run();
-            settled.push(() => item.resolve(result));
-          } catch (error) {
-            s.rollbackSavepoint.run();
-            s.releaseSavepoint.run();
-            // A policy interned in the savepoint is gone with it (its id may go to the next one).
-            this.#newPolicies.length = interned;
-            const mapped = this.#mapError(error);
-            settled.push(() => item.reject(mapped));
-          }
-        }
-      });
+      settled = this.#write(() => this.#insertPending(batch, this.#clock.now(), batch.length > 1));
     } catch (error) {
       for (const item of batch) item.reject(error);
       return;
     }
     for (const done of settled) done();
+  }
+
+  /**
+   * Inserts waiting single enqueues inside the open write transaction; returns what settles their
+   * promises, to call once it commits. With `isolate`, each caller's job gets a savepoint: one
+   * job's failure (a bad dependency, say) rolls back only that job and rejects only its caller.
+   */
+  #insertPending(batch: readonly PendingEnqueue[], now: number, isolate: boolean): Array<() => void> {
+    const settled: Array<() => void> = [];
+    const s = this.#s;
+    for (const item of batch) {
+      if (!isolate) {
+        this.#registerQueues([item.job]);
+        const result = this.#insert(item.job, 'job', now, null);
+        settled.push(() => item.resolve(result));
+        continue;
+      }
+      s.savepoint.run();
+      const interned = this.#newPolicies.length;
+      try {
+        this.#registerQueues([item.job]);
+        const result = this.#insert(item.job, 'job', now, null);
+        s.releaseSavepoint.run();
+        settled.push(() => item.resolve(result));
+      } catch (error) {
+        s.rollbackSavepoint.run();
+        s.releaseSavepoint.run();
+        // A policy interned in the savepoint is gone with it (its id may go to the next one).
+        this.#newPolicies.length = interned;
+        const mapped = this.#mapError(error);
+        settled.push(() => item.reject(mapped));
+      }
+    }
+    return settled;
   }
 
   async enqueueMany(jobs: readonly JobInput[]): Promise<EnqueuedJob[]> {
@@ -943,28 +956,57 @@ export class SqliteStore implements Store {
     );
     const progressTexts = (batch.progress ?? []).map((item, i) => encodeJson(item.progress, `progress[${i}].progress`, this.#maxPayloadBytes));
     const leaseRequest = batch.lease === undefined ? undefined : parseOrThrow(leaseRequestSchema, batch.lease, 'batch.lease');
-    return this.#write(() => {
-      const now = this.#clock.now();
-      // Each kind in turn; its rejections report the job's state once that kind is applied.
-      const completeText = (_: CompleteItem, i: number): string => completeTexts[i] ?? 'null';
-      // Jobs started and finished since the last settle: START and SUCCEED in one write each.
-      const together = this.#fencedWrite(this.#startComplete, this.#startedAndCompleted(batch, completeText), now);
-      const start = this.#finalState(this.#runFenced(this.#start, batch.start ?? [], () => null, now, together));
-      const progress = this.#finalState(this.#applyProgress(batch.progress ?? [], progressTexts));
-      const complete = this.#finalState(this.#runFenced(this.#complete, batch.complete ?? [], completeText, now, together));
-      const skip = this.#finalState(this.#runFenced(this.#skip, batch.skip ?? [], (item) => item.reason ?? null, now));
-      const fail = this.#finalState((batch.fail ?? []).map((item) => this.#failOne(item, now)));
-      const release = this.#finalState((batch.release ?? []).map((ref) => this.#release(ref, now)));
-      const answered = { start, progress, complete, skip, fail, release };
-      if (complete.length > 0) this.#releaseDependents(complete.filter((o) => o.ok).map((o) => o.id), now);
-      if (skip.length + fail.length > 0) {
-        const failedTerminal = [...skip, ...fail].filter((o) => o.ok && (o.state === 'skipped' || o.state === 'error')).map((o) => o.id);
-        this.#failDependents(failedTerminal, now);
+    // Single enqueues still waiting for their transaction join this one, before the lease: on an
+    // idle supervisor a new job is then inserted and leased in one commit, not two.
+    const enqueues = this.#pending;
+    this.#pending = [];
+    let enqueued: Array<() => void> = [];
+    const acked = (batch.complete?.length ?? 0) + (batch.skip?.length ?? 0) + (batch.fail?.length ?? 0) + (batch.release?.length ?? 0);
+    let result: SettleResult;
+    try {
+      result = this.#write(() => {
+        const now = this.#clock.now();
+        if (enqueues.length > 0) enqueued = this.#insertPending(enqueues, now, true);
+        return this.#settleInTransaction(batch, now, completeTexts, progressTexts, leaseRequest);
+      }, acked + enqueues.length > 0);
+    } catch (error) {
+      // Nothing was written: the enqueues go back in front, for their own transaction.
+      if (enqueues.length > 0) {
+        this.#pending = [...enqueues, ...this.#pending];
+        this.#scheduleFlush();
       }
-      const leased = leaseRequest === undefined ? [] : this.#leaseInTransaction(leaseRequest);
-      if (complete.length + skip.length + fail.length > 0) crashPoint('inside-ack-transaction');
-      return { ...answered, leased };
-    }, (batch.complete?.length ?? 0) + (batch.skip?.length ?? 0) + (batch.fail?.length ?? 0) + (batch.release?.length ?? 0) > 0);
+      throw error;
+    }
+    for (const done of enqueued) done();
+    return result;
+  }
+
+  #settleInTransaction(
+    batch: SettleBatch,
+    now: number,
+    completeTexts: readonly string[],
+    progressTexts: readonly string[],
+    leaseRequest: ParsedLeaseRequest | undefined,
+  ): SettleResult {
+    // Each kind in turn; its rejections report the job's state once that kind is applied.
+    const completeText = (_: CompleteItem, i: number): string => completeTexts[i] ?? 'null';
+    // Jobs started and finished since the last settle: START and SUCCEED in one write each.
+    const together = this.#fencedWrite(this.#startComplete, this.#startedAndCompleted(batch, completeText), now);
+    const start = this.#finalState(this.#runFenced(this.#start, batch.start ?? [], () => null, now, together));
+    const progress = this.#finalState(this.#applyProgress(batch.progress ?? [], progressTexts));
+    const complete = this.#finalState(this.#runFenced(this.#complete, batch.complete ?? [], completeText, now, together));
+    const skip = this.#finalState(this.#runFenced(this.#skip, batch.skip ?? [], (item) => item.reason ?? null, now));
+    const fail = this.#finalState((batch.fail ?? []).map((item) => this.#failOne(item, now)));
+    const release = this.#finalState((batch.release ?? []).map((ref) => this.#release(ref, now)));
+    const answered = { start, progress, complete, skip, fail, release };
+    if (complete.length > 0) this.#releaseDependents(complete.filter((o) => o.ok).map((o) => o.id), now);
+    if (skip.length + fail.length > 0) {
+      const failedTerminal = [...skip, ...fail].filter((o) => o.ok && (o.state === 'skipped' || o.state === 'error')).map((o) => o.id);
+      this.#failDependents(failedTerminal, now);
+    }
+    const leased = leaseRequest === undefined ? [] : this.#leaseInTransaction(leaseRequest);
+    if (complete.length + skip.length + fail.length > 0) crashPoint('inside-ack-transaction');
+    return { ...answered, leased };
   }
 
   #checkResultText(text: string, i: number): string {

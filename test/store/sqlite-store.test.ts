@@ -467,4 +467,32 @@ describe('SqliteStore specifics', () => {
     }
     expect((await store.stats()).total).toBe(7);
   });
+
+  it('a settle takes the single enqueues still waiting into its transaction, before its lease', async () => {
+    using dir = tempDir();
+    await using store = createSqliteStore({ path: dir.file('jobs.db') });
+    store.database.exec(`CREATE TEMP TRIGGER boom BEFORE INSERT ON main.job_payloads WHEN NEW.payload = '"boom"' BEGIN SELECT RAISE(ABORT, 'boom'); END`);
+    // Not awaited: both wait for the end of this turn. The settle runs first and takes them; one
+    // fails alone (its savepoint), the other is inserted and leased in the same commit. Before,
+    // the settle leased nothing and the jobs went in by their own transaction afterwards.
+    const first = store.enqueue({ name: 'work', payload: 1 });
+    const bad = store.enqueue({ name: 'work', payload: 'boom' });
+    const settled = await store.settle({ lease: { owner: 'me', limit: 5, ttlMs: 60_000 } });
+    const { id } = await first;
+    await expect(bad).rejects.toThrow('boom');
+    expect(settled.leased.map((j) => j.id)).toEqual([id]);
+    expect((await store.stats()).total).toBe(1);
+  });
+
+  it('a settle that fails gives its waiting enqueues back: they commit by themselves', async () => {
+    using dir = tempDir();
+    await using store = createSqliteStore({ path: dir.file('jobs.db') });
+    store.database.exec(`CREATE TEMP TRIGGER nolease BEFORE UPDATE OF state ON main.jobs WHEN NEW.state = 'leased' BEGIN SELECT RAISE(ABORT, 'no lease'); END`);
+    await store.enqueue({ name: 'work' });
+    const waiting = store.enqueue({ name: 'work', payload: 2 });
+    await expect(store.settle({ lease: { owner: 'me', limit: 5, ttlMs: 60_000 } })).rejects.toThrow('no lease');
+    const { id } = await waiting;
+    expect((await store.get(id))?.state).toBe('queued');
+    expect((await store.stats()).total).toBe(2);
+  });
 });
