@@ -55,7 +55,10 @@ interface Sample {
   /** Seconds since the start. */
   readonly t: number;
   readonly rssMiB: number;
+  /** The main thread's JS heap in use. */
   readonly heapMiB: number;
+  /** The main thread's JS heap as reserved from the system (in use or not): RSS follows this one. */
+  readonly heapTotalMiB: number;
   readonly walMiB: number;
   readonly dbMiB: number;
   readonly enqueued: number;
@@ -115,6 +118,7 @@ try {
       t: round(elapsed() / 1000),
       rssMiB: round(mem.rss / MiB),
       heapMiB: round(mem.heapUsed / MiB),
+      heapTotalMiB: round(mem.heapTotal / MiB),
       walMiB: round(fileMiB(`${db}-wal`), 2),
       dbMiB: round(fileMiB(db), 2),
       enqueued,
@@ -141,7 +145,7 @@ try {
       nextSample += sampleMs;
       const s = sample();
       if (samples.length % Math.max(1, Math.round(60_000 / sampleMs)) === 0) {
-        console.log(`  t=${s.t}s rss=${s.rssMiB} MiB heap=${s.heapMiB} MiB wal=${s.walMiB} MiB done=${s.done} failed=${s.failed} pending=${s.pending} stuck=${s.stuck}`);
+        console.log(`  t=${s.t}s rss=${s.rssMiB} MiB heap=${s.heapMiB}/${s.heapTotalMiB} MiB wal=${s.walMiB} MiB done=${s.done} failed=${s.failed} pending=${s.pending} stuck=${s.stuck}`);
       }
     }
     if (elapsed() >= nextPrune) {
@@ -184,10 +188,10 @@ try {
     if (!v.ok && v.enforced) exitCode = 1;
   }
 
-  console.log('\n| t (s) | RSS (MiB) | heap (MiB) | WAL (MiB) | db (MiB) | done | failed | pending | stuck |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('\n| t (s) | RSS (MiB) | heap used / total (MiB) | WAL (MiB) | db (MiB) | done | failed | pending | stuck |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const every = Math.max(1, Math.ceil(samples.length / 20));
   for (const [i, s] of samples.entries()) {
-    if (i % every === 0 || i === samples.length - 1) console.log(`| ${s.t} | ${s.rssMiB} | ${s.heapMiB} | ${s.walMiB} | ${s.dbMiB} | ${s.done} | ${s.failed} | ${s.pending} | ${s.stuck} |`);
+    if (i % every === 0 || i === samples.length - 1) console.log(`| ${s.t} | ${s.rssMiB} | ${s.heapMiB} / ${s.heapTotalMiB} | ${s.walMiB} | ${s.dbMiB} | ${s.done} | ${s.failed} | ${s.pending} | ${s.stuck} |`);
   }
 
   const scenario = `soak, ${minutes} min at ${rate} jobs/s, ${failRate * 100}% failing`;

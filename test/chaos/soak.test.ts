@@ -15,7 +15,7 @@ interface SoakJson {
   suite: string;
   rows: Array<{ variant: string; value: number }>;
   verdicts: Record<string, { ok: boolean; enforced: boolean }>;
-  samples: Array<{ rssMiB: number; walMiB: number; stuck: number }>;
+  samples: Array<{ rssMiB: number; heapMiB: number; heapTotalMiB: number; walMiB: number; stuck: number }>;
   enqueued: number;
   final: Record<string, number>;
 }
@@ -34,6 +34,8 @@ describe('soak (smoke)', () => {
     expect(result.samples.length).toBeGreaterThanOrEqual(5);
     for (const s of result.samples) {
       expect(s.rssMiB).toBeGreaterThan(0);
+      expect(s.heapMiB).toBeGreaterThan(0);
+      expect(s.heapTotalMiB).toBeGreaterThanOrEqual(s.heapMiB);
       expect(s.stuck).toBe(0);
     }
     expect(result.enqueued).toBeGreaterThan(0);
