@@ -96,7 +96,11 @@ try {
     logger: false,
     keepAlive: false,
   });
-  const inspector = createSqliteStore({ path: db, synchronous: 'NORMAL' });
+  // The harness's own connection (counts, pruning) checkpoints inline: with the default thread,
+  // its 50th write (pruning deletes 10,000 rows a write, so at ~300,000 jobs) started a second
+  // checkpoint thread — a V8 isolate, ~7 MiB — which showed as a one-time RSS step of the
+  // supervisor's. The supervisor's own store keeps its checkpoint thread.
+  const inspector = createSqliteStore({ path: db, synchronous: 'NORMAL', checkpoint: 'inline' });
   await supervisor.start();
   const stuckLeases = inspector.database.prepare("SELECT count(*) FROM jobs WHERE state IN ('leased', 'running') AND lease_expires_at < ?").pluck();
   const counts = inspector.database.prepare('SELECT state, count(*) AS n FROM jobs GROUP BY state');
