@@ -40,7 +40,7 @@ import { createLogger, defaultLogLevel } from '../src/logging.js';
 import { createSqliteStore } from '../src/store/sqlite-store.js';
 import { leaseKey, type EnqueuedJob, type JobId, type LeaseRef, type LeasedJob, type Outcome, type SettleBatch, type SettleResult, type Store, type StoreStats } from '../src/store/store.js';
 import type { JobEvent, JobState } from '../machines/job.machine.js';
-import { supervisorMachine, type PumpInput, type PumpOutput, type SupervisorState } from '../machines/supervisor.machine.js';
+import { supervisorMachine, type PumpInput, type PumpOutput, type SupervisorEvent, type SupervisorState } from '../machines/supervisor.machine.js';
 import type { WorkerState } from '../machines/worker.machine.js';
 import { JobActor, type ThreadTaskRecord } from './job.actor.js';
 import { classifyThreadFailure, handlersUrlOf, ThreadPool } from './thread-pool.js';
@@ -358,13 +358,13 @@ export class Supervisor implements AsyncDisposable {
         announce: () => undefined,
         pump: ({ context, self }, params) => {
           const seq = context.pumpSeq;
+          // A pump that ends after the machine stopped reports to no one.
+          const report = (event: SupervisorEvent): void => {
+            if (self.getSnapshot().status === 'active') self.send(event);
+          };
           this.#pump(params).then(
-            ({ more }) => {
-              if (self.getSnapshot().status === 'active') self.send({ type: 'PUMPED', seq, more });
-            },
-            (error: unknown) => {
-              if (self.getSnapshot().status === 'active') self.send({ type: 'PUMP_FAILED', seq, error });
-            },
+            ({ more }) => report({ type: 'PUMPED', seq, more }),
+            (error: unknown) => report({ type: 'PUMP_FAILED', seq, error }),
           );
         },
       },

@@ -5,8 +5,8 @@ import { ManualClock } from '../../src/clock.js';
 import { supervisorMachine, type PumpInput } from '../../machines/supervisor.machine.js';
 
 /**
- * `manual`: pumps wait for `finish(seq, …)`; otherwise each ends at once (a microtask later) with
- * nothing more to do.
+ * `manual`: pumps end only when the test sends their `PUMPED` / `PUMP_FAILED`; otherwise each ends
+ * at once (a microtask later) with nothing more to do.
  */
 function harness(options: { manual?: boolean } = {}) {
   const clock = new ManualClock(0);
