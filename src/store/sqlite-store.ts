@@ -119,7 +119,8 @@ function leaseUpdate(where: string): string {
   return `UPDATE jobs SET state = '${unconditionalTarget('queued', 'LEASE')}', last_event = 'LEASE', events = events + 1, attempts = attempts + 1,
                  lease_owner = @owner, lease_token = lease_token + 1, lease_expires_at = @expiresAt, updated_at = @now
           ${where}
-          RETURNING id, lease_token, attempts`;
+          RETURNING id, lease_token, attempts, name, queue, priority, max_attempts, escalate_after, on_dep_failure, timeout_ms, run_at, created_at,
+                    (SELECT payload FROM job_payloads WHERE job_id = jobs.id)`;
 }
 
 /** `state = 'x'` for one state (so that partial indexes on `state = 'x'` apply), else `state IN (...)`. */
@@ -153,12 +154,14 @@ type FailRow = GuardRow & Pick<JobRow, 'escalate_to' | 'policy' | 'name' | 'queu
 /** A validated lease request. */
 type ParsedLeaseRequest = { readonly owner: string; readonly limit: number; readonly ttlMs: number; readonly queue?: string | readonly string[] | undefined; readonly names?: readonly string[] | undefined };
 
-/** What the LEASE write returns, as a raw row: what the lease changed. */
-type LeaseRow = [id: number, token: number, attempts: number];
-
-/** What `#leasedJobs` reads of each leased job, as a raw row: what the lease did not change. */
-type LeasedDetailsRow = [
+/**
+ * What the LEASE write returns, as a raw row: what the lease changed, then the rest of the job
+ * with its payload (one statement: reading them in a second one cost a statement per pump).
+ */
+type LeaseRow = [
   id: number,
+  token: number,
+  attempts: number,
   name: string,
   queue: string,
   priority: number,
@@ -338,12 +341,6 @@ export class SqliteStore implements Store {
         )
         .raw(),
       leaseByIds: db.prepare(leaseUpdate(`WHERE id IN (SELECT value FROM json_each(@ids)) AND ${stateIn(statesHandling('LEASE'))}`)).raw(),
-      leasedDetails: db
-        .prepare(
-          `SELECT j.id, j.name, j.queue, j.priority, j.max_attempts, j.escalate_after, j.on_dep_failure, j.timeout_ms, j.run_at, j.created_at, p.payload
-           FROM jobs j LEFT JOIN job_payloads p ON p.job_id = j.id WHERE j.id IN (SELECT value FROM json_each(?))`,
-        )
-        .raw(),
       progress: db
         .prepare(
           `UPDATE jobs SET progress = r.progress
@@ -889,32 +886,26 @@ export class SqliteStore implements Store {
     return params;
   }
 
-  /** The leased jobs, in lease order: what the LEASE write returned, and the rest of each job read with its payload. */
+  /** The leased jobs, in lease order (priority, then `run_at`, then id), from what the LEASE write returned. */
   #leasedJobs(rows: LeaseRow[], owner: string, leaseExpiresAt: number): LeasedJob[] {
-    if (rows.length === 0) return [];
-    const leases = new Map(rows.map((r) => [r[0], r]));
-    const details = this.#s.leasedDetails.all(JSON.stringify(rows.map((r) => r[0]))) as LeasedDetailsRow[];
-    details.sort((a, b) => a[3] - b[3] || a[8] - b[8] || a[0] - b[0]);
-    return details.map(([id, name, queue, priority, maxAttempts, escalateAfter, onDepFailure, timeoutMs, runAt, createdAt, payload]) => {
-      const [, token, attempt] = leases.get(id) as LeaseRow;
-      return {
-        id,
-        name,
-        queue,
-        priority: priorityName(priority),
-        payloadText: payload ?? 'null',
-        token,
-        owner,
-        leaseExpiresAt,
-        attempt,
-        maxAttempts,
-        escalateAfter,
-        onDepFailure,
-        timeoutMs,
-        runAt,
-        createdAt,
-      };
-    });
+    rows.sort((a, b) => a[5] - b[5] || a[10] - b[10] || a[0] - b[0]);
+    return rows.map(([id, token, attempt, name, queue, priority, maxAttempts, escalateAfter, onDepFailure, timeoutMs, runAt, createdAt, payload]) => ({
+      id,
+      name,
+      queue,
+      priority: priorityName(priority),
+      payloadText: payload ?? 'null',
+      token,
+      owner,
+      leaseExpiresAt,
+      attempt,
+      maxAttempts,
+      escalateAfter,
+      onDepFailure,
+      timeoutMs,
+      runAt,
+      createdAt,
+    }));
   }
 
   /**
