@@ -116,7 +116,7 @@ function tick(): void {
 // broadcasts to every thread, and an abort can arrive before the job's task does (the task still
 // queued in Piscina): such aborts are kept, bounded, so that the job never starts. Keys hold the
 // lease token, which is never reused, so a kept abort can only ever match the lease it was meant for.
-const controllers = new Map<string, AbortController>();
+const running = new Map<string, RunningJob>();
 /** Jobs waiting in this thread for a lane of their task, by lease key. */
 const parked = new Map<string, TaskRun>();
 const earlyNotices = new Map<string, AbortNotice['reason']>();
@@ -127,12 +127,37 @@ function unstarted({ id, token }: { id: number; token: number }, notice: AbortNo
   if (notice === 'recall') return { id, token, outcome: 'recalled' };
   return { id, token, outcome: 'failed', error: serializeError(abortError(id, notice), 'ERR_ABORTED') };
 }
+
+/**
+ * A running job's abort signal, made when the handler first reads `ctx.signal`: most handlers
+ * never do, and an `AbortController` costs its thread ~3.7 µs and garbage to collect (measured:
+ * 184 ms of a worker thread's 1.2 s running 50,000 no-op jobs, the most of any one function).
+ * An abort that comes first is kept, and the signal is made already aborted with its reason.
+ */
+class RunningJob {
+  #controller: AbortController | undefined;
+  #reason: DOMException | undefined;
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#reason !== undefined) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: DOMException): void {
+    if (this.#controller !== undefined) this.#controller.abort(reason);
+    else this.#reason ??= reason;
+  }
+}
+
 function onNotice(ref: { id: number; token: number }, notice: AbortNotice['reason'] | 'recall'): void {
   const key = leaseKey(ref.id, ref.token);
-  const controller = controllers.get(key);
-  if (controller !== undefined) {
+  const job = running.get(key);
+  if (job !== undefined) {
     // Running: an abort fires its signal; a recall comes too late and changes nothing.
-    if (notice !== 'recall') controller.abort(abortError(ref.id, notice));
+    if (notice !== 'recall') job.abort(abortError(ref.id, notice));
     return;
   }
   const run = parked.get(key);
@@ -170,8 +195,8 @@ function encodeResult(ref: { id: number; token: number }, value: unknown): JobRe
 
 async function runJob(job: ThreadJob): Promise<JobResult> {
   const key = leaseKey(job.id, job.token);
-  const controller = new AbortController();
-  controllers.set(key, controller);
+  const abort = new RunningJob();
+  running.set(key, abort);
   const ref = { id: job.id, token: job.token };
   try {
     const handler = (await loadHandlers()).get(job.name);
@@ -190,7 +215,9 @@ async function runJob(job: ThreadJob): Promise<JobResult> {
       name: job.name,
       attempt: job.attempt,
       leaseToken: job.token,
-      signal: controller.signal,
+      get signal() {
+        return abort.signal;
+      },
       get log() {
         return (log ??= logger.child({ jobId: job.id, job: job.name, attempt: job.attempt }));
       },
@@ -210,7 +237,7 @@ async function runJob(job: ThreadJob): Promise<JobResult> {
     }
     return { ...ref, outcome: 'failed', error: serializeError(thrown, 'ERR_HANDLER_FAILED') };
   } finally {
-    controllers.delete(key);
+    running.delete(key);
   }
 }
 

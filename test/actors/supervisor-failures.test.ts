@@ -2,10 +2,12 @@
  * Failures of the thread: each ends as documented, the supervisor lives on, other jobs are not
  * affected. Real threads, real SQLite files.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { testSupervisor } from '../helpers/supervisor.js';
+import { tempDir } from '../helpers/temp.js';
+import { until } from '../helpers/until.js';
 
 describe('thread failures', () => {
   it('a handler that throws is retried by its policy', async () => {
@@ -105,6 +107,22 @@ describe('thread failures', () => {
     // Its attempt on the terminated thread was given back (PAUSE), not counted.
     expect(m?.history.map((h) => h.event)).toContain('PAUSE');
     expect(m?.attempts).toBe(1);
+  });
+
+  it('an abort that comes before the handler first reads ctx.signal gives it a signal already aborted, with the reason', async () => {
+    await using t = testSupervisor();
+    using dir = tempDir();
+    const [gate, log] = [dir.file('gate'), dir.file('log')];
+    await t.supervisor.start();
+    const job = await t.supervisor.enqueue({ name: 'signalLate', payload: { path: gate, log, ms: 60_000 } });
+    await new Promise<void>((resolve) => t.supervisor.on('job.started', (e) => e.id === job.id && resolve()));
+    // The handler has not read its signal yet: the abort finds no AbortController made.
+    expect(await t.supervisor.cancel(job.id)).toBe('cancelled');
+    writeFileSync(gate, '');
+    await until('the handler to read its signal', () => existsSync(log));
+    expect(readFileSync(log, 'utf8')).toBe(`${job.id} aborted=true reason=job ${job.id}: cancelled\n`);
+    await t.supervisor.drain();
+    expect(await t.inspect().get(job.id)).toMatchObject({ state: 'cancelled' });
   });
 
   it('cancel() of a running job aborts its handler at once; the jobs on the other thread are untouched', async () => {
