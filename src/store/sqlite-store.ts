@@ -672,20 +672,22 @@ export class SqliteStore implements Store {
   #insertPending(batch: readonly PendingEnqueue[], now: number, isolate: boolean): Array<() => void> {
     const settled: Array<() => void> = [];
     const s = this.#s;
+    const insert = (item: PendingEnqueue): (() => void) => {
+      this.#registerQueues([item.job]);
+      const result = this.#insert(item.job, 'job', now, null);
+      return () => item.resolve(result);
+    };
     for (const item of batch) {
       if (!isolate) {
-        this.#registerQueues([item.job]);
-        const result = this.#insert(item.job, 'job', now, null);
-        settled.push(() => item.resolve(result));
+        settled.push(insert(item));
         continue;
       }
       s.savepoint.run();
       const interned = this.#newPolicies.length;
       try {
-        this.#registerQueues([item.job]);
-        const result = this.#insert(item.job, 'job', now, null);
+        const done = insert(item);
         s.releaseSavepoint.run();
-        settled.push(() => item.resolve(result));
+        settled.push(done);
       } catch (error) {
         s.rollbackSavepoint.run();
         s.releaseSavepoint.run();

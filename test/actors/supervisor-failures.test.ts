@@ -110,19 +110,26 @@ describe('thread failures', () => {
   });
 
   it('an abort that comes before the handler first reads ctx.signal gives it a signal already aborted, with the reason', async () => {
-    await using t = testSupervisor();
+    // One thread: aborts reach it in the order they were sent, so once the witness's abort has
+    // ended it, the victim's abort (sent first) has reached the thread too.
+    await using t = testSupervisor({ threads: 1, concurrency: 2 });
     using dir = tempDir();
     const [gate, log] = [dir.file('gate'), dir.file('log')];
     await t.supervisor.start();
-    const job = await t.supervisor.enqueue({ name: 'signalLate', payload: { path: gate, log, ms: 60_000 } });
-    await new Promise<void>((resolve) => t.supervisor.on('job.started', (e) => e.id === job.id && resolve()));
-    // The handler has not read its signal yet: the abort finds no AbortController made.
-    expect(await t.supervisor.cancel(job.id)).toBe('cancelled');
+    const started = new Set<number>();
+    t.supervisor.on('job.started', (e) => started.add(e.id));
+    const victim = await t.supervisor.enqueue({ name: 'signalLate', payload: { path: gate, log, ms: 60_000 } });
+    const witness = await t.supervisor.enqueue({ name: 'sleepFor', payload: { ms: 60_000 } });
+    await until('both jobs to start', () => started.has(victim.id) && started.has(witness.id));
+    // The victim's handler has not read its signal yet: its abort finds no AbortController made.
+    expect(await t.supervisor.cancel(victim.id)).toBe('cancelled');
+    expect(await t.supervisor.cancel(witness.id)).toBe('cancelled');
+    await until('the witness to end in its thread', () => !t.supervisor.status().inFlight.some((j) => j.id === witness.id));
     writeFileSync(gate, '');
     await until('the handler to read its signal', () => existsSync(log));
-    expect(readFileSync(log, 'utf8')).toBe(`${job.id} aborted=true reason=job ${job.id}: cancelled\n`);
+    expect(readFileSync(log, 'utf8')).toBe(`${victim.id} aborted=true reason=job ${victim.id}: cancelled\n`);
     await t.supervisor.drain();
-    expect(await t.inspect().get(job.id)).toMatchObject({ state: 'cancelled' });
+    expect(await t.inspect().get(victim.id)).toMatchObject({ state: 'cancelled' });
   });
 
   it('cancel() of a running job aborts its handler at once; the jobs on the other thread are untouched', async () => {
