@@ -9,6 +9,7 @@
  */
 import type { TimerHandle } from '../src/clock.js';
 import { jobLifecycle } from '../src/job-lifecycle.js';
+import type { SerializedError } from '../src/errors.js';
 import type { LeasedJob } from '../src/store/store.js';
 import type { JobContext, JobEvent, JobState } from '../machines/job.machine.js';
 import { CompiledActor, type ActorTransition } from './compiled-actor.js';
@@ -59,6 +60,12 @@ export class JobActor extends CompiledActor<JobState, JobContext, JobEvent> {
   releasing = false;
   /** An ack for it is queued or in flight. */
   settling = false;
+  /** Its handler's result as JSON text, kept from the result until `job.done` (only while `job.done` has listeners). */
+  resultText: string | undefined = undefined;
+  /** Its handler's skip reason, from the result until `job.skipped`. */
+  skipReason: string | undefined = undefined;
+  /** Its failure, from the result (or its thread's death) until the store answered the ack. */
+  lastError: SerializedError | undefined = undefined;
   /** `job.started` was emitted; progress reported before that waits here, in order. */
   startAnnounced = false;
   earlyProgress: unknown[] = [];

@@ -38,6 +38,7 @@ import { crashPoint } from '../src/faults.js';
 import { MAX_PAYLOAD_BYTES_DEFAULT } from '../src/json.js';
 import { createLogger, defaultLogLevel } from '../src/logging.js';
 import { createSqliteStore } from '../src/store/sqlite-store.js';
+import { LeaseMap } from '../src/store/lease-map.js';
 import { leaseKey, type EnqueuedJob, type JobId, type LeaseRef, type LeasedJob, type Outcome, type SettleBatch, type SettleResult, type Store, type StoreStats } from '../src/store/store.js';
 import type { JobEvent, JobState } from '../machines/job.machine.js';
 import { supervisorMachine, type PumpInput, type PumpOutput, type SupervisorEvent, type SupervisorState } from '../machines/supervisor.machine.js';
@@ -225,7 +226,7 @@ export class Supervisor implements AsyncDisposable {
    * thread can be leased again meanwhile, and both actors must live until their thread work ends
    * (the old one frees its slot when its dropped result arrives).
    */
-  readonly #jobs = new Map<string, JobActor>();
+  readonly #jobs = new LeaseMap<JobActor>();
   /** Leased jobs waiting for a slot (the prefetch buffer), oldest first. */
   #buffer: JobActor[] = [];
   /** Thread tasks with jobs parked (sent to wait in a thread for a lane, not started yet); watched for stalls (see `#recallStalled`). */
@@ -257,9 +258,6 @@ export class Supervisor implements AsyncDisposable {
   /** Threads terminated on purpose, and the job whose timeout did it. */
   readonly #terminated = new Map<number, JobId>();
   // What a job's thread reported, by lease key, kept until the ack for the events emitted after it.
-  readonly #lastError = new Map<string, SerializedError>();
-  readonly #skipReason = new Map<string, string>();
-  readonly #results = new Map<string, string>();
 
   constructor(options: SupervisorOptions) {
     const o = parseOrThrow(supervisorOptionsSchema, options, 'options');
@@ -736,7 +734,7 @@ export class Supervisor implements AsyncDisposable {
     if (refs.length === 0) return;
     const { lost } = await this.#store.heartbeat(refs, this.#opts.ttlMs);
     for (const ref of lost) {
-      const job = this.#jobs.get(leaseKey(ref.id, ref.token));
+      const job = this.#jobs.get(ref.id, ref.token);
       if (job !== undefined) this.#leaseLost(job, 'heartbeat');
     }
   }
@@ -755,7 +753,7 @@ export class Supervisor implements AsyncDisposable {
   #dispatch(leased: readonly LeasedJob[]): void {
     for (const job of leased) {
       const actor = new JobActor(job);
-      this.#jobs.set(leaseKey(job.id, job.token), actor);
+      this.#jobs.set(job.id, job.token, actor);
       this.#buffer.push(actor);
       this.#emit('job.leased', { id: job.id, name: job.name, queue: job.queue, attempt: job.attempt, token: job.token });
     }
@@ -946,7 +944,7 @@ export class Supervisor implements AsyncDisposable {
   }
 
   #actorFor(id: JobId, token: number): JobActor | undefined {
-    return this.#jobs.get(leaseKey(id, token));
+    return this.#jobs.get(id, token);
   }
 
   #onStarted(id: JobId, token: number, threadId: number | null): void {
@@ -999,14 +997,14 @@ export class Supervisor implements AsyncDisposable {
     crashPoint('after-handler-before-ack');
     job.settling = true;
     if (result.outcome === 'done') {
-      if (this.#emitter.listenerCount('job.done') > 0) this.#results.set(leaseKey(job.jobId, job.token), result.resultText);
+      if (this.#emitter.listenerCount('job.done') > 0) job.resultText = result.resultText;
       this.#queueAck('complete', { ...job.ref, resultText: result.resultText });
     } else if (result.outcome === 'skipped') {
-      this.#skipReason.set(leaseKey(job.jobId, job.token), result.reason);
+      job.skipReason = result.reason;
       this.#queueAck('skip', { ...job.ref, reason: result.reason });
     } else {
       const error: SerializedError = job.timedOut ? timeoutError(job) : result.error;
-      this.#lastError.set(leaseKey(job.jobId, job.token), error);
+      job.lastError = error;
       this.#queueAck('fail', { ...job.ref, error });
     }
   }
@@ -1026,7 +1024,7 @@ export class Supervisor implements AsyncDisposable {
     for (const job of group) {
       // Jobs whose results already arrived (a task still pending when the pool is destroyed at
       // stop, after its jobs reported) are not affected.
-      if (job.threadDone || this.#jobs.get(leaseKey(job.jobId, job.token)) !== job) continue;
+      if (job.threadDone || this.#jobs.get(job.jobId, job.token) !== job) continue;
       this.#threadDone(job);
       const parked = job.parked;
       this.#unpark(job);
@@ -1052,7 +1050,7 @@ export class Supervisor implements AsyncDisposable {
         this.#queueAck('release', job.ref);
       } else {
         const error = job.timedOut ? timeoutError(job) : failure;
-        this.#lastError.set(leaseKey(job.jobId, job.token), error);
+        job.lastError = error;
         this.#queueAck('fail', { ...job.ref, error });
         failed.push(job.jobId);
       }
@@ -1128,14 +1126,10 @@ export class Supervisor implements AsyncDisposable {
 
   /** Removes a job actor once neither its thread nor the store owes it anything. */
   #forgetIfSettled(job: JobActor): void {
-    if (job.threadDone && !job.settling && this.#jobs.get(leaseKey(job.jobId, job.token)) === job) {
+    if (job.threadDone && !job.settling && this.#jobs.get(job.jobId, job.token) === job) {
       // A slot that crashed under this job waits for the job's outcome; there will be none now.
       this.#recoverSlot(job);
-      const key = leaseKey(job.jobId, job.token);
-      this.#jobs.delete(key);
-      this.#results.delete(key);
-      this.#skipReason.delete(key);
-      this.#lastError.delete(key);
+      this.#jobs.delete(job.jobId, job.token);
       this.#checkIdle();
     }
   }
@@ -1188,9 +1182,8 @@ export class Supervisor implements AsyncDisposable {
     }
     const attempt = job.job.attempt;
     const name = job.job.name;
-    const key = leaseKey(job.jobId, job.token);
-    const failure = this.#lastError.get(key);
-    this.#lastError.delete(key);
+    const failure = job.lastError;
+    job.lastError = undefined;
     const fail: JobEvent = { type: 'FAIL', retryable: failure?.retryable ?? true };
     // The store applied the job's policy; the job machine, with the same guards and context,
     // must agree on where the job went.
@@ -1202,8 +1195,8 @@ export class Supervisor implements AsyncDisposable {
         this.#emit('job.done', { id: job.jobId, name, attempt, result: this.#lastResult(job), durationMs });
         break;
       case 'skipped':
-        this.#emit('job.skipped', { id: job.jobId, name, attempt, reason: this.#skipReason.get(key) ?? '' });
-        this.#skipReason.delete(key);
+        this.#emit('job.skipped', { id: job.jobId, name, attempt, reason: job.skipReason ?? '' });
+        job.skipReason = undefined;
         break;
       case 'queued':
         if (event === undefined && failure !== undefined) this.#emit('job.retrying', { id: job.jobId, name, attempt, error: failure, runAt: o.runAt ?? this.#opts.clock.now() });
@@ -1226,9 +1219,8 @@ export class Supervisor implements AsyncDisposable {
   }
 
   #lastResult(job: JobActor): unknown {
-    const key = leaseKey(job.jobId, job.token);
-    const text = this.#results.get(key);
-    this.#results.delete(key);
+    const text = job.resultText;
+    job.resultText = undefined;
     return text === undefined ? undefined : (JSON.parse(text) as unknown);
   }
 

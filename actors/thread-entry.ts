@@ -12,6 +12,7 @@ import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_
 import { pino, type Logger } from 'pino';
 import { NonRetryableError, serializeError, type SerializedError } from '../src/errors.js';
 import { encodeJson } from '../src/json.js';
+import { LeaseMap } from '../src/store/lease-map.js';
 import { leaseKey } from '../src/store/store.js';
 import {
   abortChannelName,
@@ -116,9 +117,9 @@ function tick(): void {
 // broadcasts to every thread, and an abort can arrive before the job's task does (the task still
 // queued in Piscina): such aborts are kept, bounded, so that the job never starts. Keys hold the
 // lease token, which is never reused, so a kept abort can only ever match the lease it was meant for.
-const running = new Map<string, RunningJob>();
-/** Jobs waiting in this thread for a lane of their task, by lease key. */
-const parked = new Map<string, TaskRun>();
+const running = new LeaseMap<RunningJob>();
+/** Jobs waiting in this thread for a lane of their task, by lease. */
+const parked = new LeaseMap<TaskRun>();
 const earlyNotices = new Map<string, AbortNotice['reason']>();
 const MAX_EARLY_NOTICES = 10_000;
 const abortError = (id: number, reason: string): DOMException => new DOMException(`job ${id}: ${reason}`, 'AbortError');
@@ -154,16 +155,15 @@ class RunningJob {
 }
 
 function onNotice(ref: { id: number; token: number }, notice: AbortNotice['reason'] | 'recall'): void {
-  const key = leaseKey(ref.id, ref.token);
-  const job = running.get(key);
+  const job = running.get(ref.id, ref.token);
   if (job !== undefined) {
     // Running: an abort fires its signal; a recall comes too late and changes nothing.
     if (notice !== 'recall') job.abort(abortError(ref.id, notice));
     return;
   }
-  const run = parked.get(key);
+  const run = parked.get(ref.id, ref.token);
   if (run !== undefined) {
-    parked.delete(key);
+    parked.delete(ref.id, ref.token);
     run.finish(unstarted(ref, notice));
     return;
   }
@@ -173,8 +173,16 @@ function onNotice(ref: { id: number; token: number }, notice: AbortNotice['reaso
   // recall that finds nothing parked here changes nothing (a job whose task is still queued in
   // Piscina then runs, as one that had started would).
   if (notice === 'recall') return;
-  earlyNotices.set(key, notice);
+  earlyNotices.set(leaseKey(ref.id, ref.token), notice);
   if (earlyNotices.size > MAX_EARLY_NOTICES) earlyNotices.delete(earlyNotices.keys().next().value as string);
+}
+/** The abort kept for this lease, if one came before its task (and forgets it). */
+function takeEarlyNotice(ref: { id: number; token: number }): AbortNotice['reason'] | undefined {
+  if (earlyNotices.size === 0) return undefined;
+  const key = leaseKey(ref.id, ref.token);
+  const notice = earlyNotices.get(key);
+  earlyNotices.delete(key);
+  return notice;
 }
 const abortChannel = new BroadcastChannel(abortChannelName(data.poolId));
 abortChannel.onmessage = (message: unknown) => {
@@ -195,9 +203,8 @@ function encodeResult(ref: { id: number; token: number }, value: unknown): JobRe
 }
 
 async function runJob(job: ThreadJob): Promise<JobResult> {
-  const key = leaseKey(job.id, job.token);
   const abort = new RunningJob();
-  running.set(key, abort);
+  running.set(job.id, job.token, abort);
   const ref = { id: job.id, token: job.token };
   try {
     const handler = (await loadHandlers()).get(job.name);
@@ -238,7 +245,7 @@ async function runJob(job: ThreadJob): Promise<JobResult> {
     }
     return { ...ref, outcome: 'failed', error: serializeError(thrown, 'ERR_HANDLER_FAILED') };
   } finally {
-    running.delete(key);
+    running.delete(job.id, job.token);
   }
 }
 
@@ -265,16 +272,14 @@ class TaskRun {
     this.#jobs = task.jobs;
     this.done = new Promise((resolve) => (this.#resolve = resolve));
     for (const job of task.jobs) {
-      const key = leaseKey(job.id, job.token);
-      const early = earlyNotices.get(key);
+      const early = takeEarlyNotice(job);
       if (early !== undefined) {
         // Aborted before it reached this thread: it never starts.
-        earlyNotices.delete(key);
         this.finish(unstarted(job, early));
         continue;
       }
       this.#queue.push(job);
-      parked.set(key, this);
+      parked.set(job.id, job.token, this);
     }
     if (this.#queue.length > 0) refills.add(this);
   }
@@ -284,9 +289,8 @@ class TaskRun {
     const out: ThreadJob[] = [];
     while (this.#free > 0 && this.#head < this.#queue.length) {
       const job = this.#queue[this.#head++] as ThreadJob;
-      const key = leaseKey(job.id, job.token);
-      if (parked.get(key) !== this) continue; // recalled or aborted while parked
-      parked.delete(key);
+      if (parked.get(job.id, job.token) !== this) continue; // recalled or aborted while parked
+      parked.delete(job.id, job.token);
       this.#free--;
       out.push(job);
     }
@@ -315,8 +319,9 @@ class TaskRun {
     // Results still in the outbox travel with the task's own result instead: one message fewer
     // when every job of the task ended in the same turn (short jobs, the common case).
     if (this.#stream && outbox.length > 0) {
-      const mine = new Set(this.#jobs.map((j) => leaseKey(j.id, j.token)));
-      outbox = outbox.filter((e) => e.t !== 'result' || e.outcome === 'recalled' || !mine.has(leaseKey(e.id, e.token)));
+      const mine = new LeaseMap<true>();
+      for (const j of this.#jobs) mine.set(j.id, j.token, true);
+      outbox = outbox.filter((e) => e.t !== 'result' || e.outcome === 'recalled' || !mine.has(e.id, e.token));
     }
     flush();
     this.#resolve({ results: this.#results });

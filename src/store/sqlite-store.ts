@@ -47,7 +47,7 @@ import { prepareJob, prepareJobs, type NewJob } from './new-job.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './sqlite/schema.js';
 import { priorityName, toHistory, toJobRecord, type EventRow, type JobRow } from './sqlite/rows.js';
 import { CHECKPOINT_INTERVAL_MS, Checkpointer } from './sqlite/checkpointer.js';
-import { leaseKey } from './store.js';
+import { LeaseMap } from './lease-map.js';
 import type {
   CompleteItem,
   EnqueuedJob,
@@ -933,9 +933,10 @@ export class SqliteStore implements Store {
       const expiresAt = this.#clock.now() + ttlMs;
       if (refs.length === 0) return { expiresAt, lost: [] };
       const rows = this.#s.heartbeat.all({ expiresAt, refs: JSON.stringify(refs.map((r) => [r.id, r.token])) }) as Array<[number, number]>;
-      const kept = new Set(rows.map(([id, token]) => leaseKey(id, token)));
+      const kept = new LeaseMap<true>();
+      for (const [id, token] of rows) kept.set(id, token, true);
       crashPoint('during-heartbeat');
-      return { expiresAt, lost: refs.filter((r) => !kept.has(leaseKey(r.id, r.token))) };
+      return { expiresAt, lost: refs.filter((r) => !kept.has(r.id, r.token)) };
     }, false);
   }
 
@@ -1037,26 +1038,26 @@ export class SqliteStore implements Store {
    * Runs a fenced batch statement; items it did not change are classified. Items whose lease is
    * in `done` were already written (by `#startComplete`): they are answered, not written again.
    */
-  #runFenced<T extends LeaseRef>(batch: FencedBatch, items: readonly T[], extra: (item: T, i: number) => string | null, now: number, done?: ReadonlySet<string>): Outcome[] {
+  #runFenced<T extends LeaseRef>(batch: FencedBatch, items: readonly T[], extra: (item: T, i: number) => string | null, now: number, done?: LeaseMap<true>): Outcome[] {
     if (items.length === 0) return [];
     const todo: unknown[] = [];
     items.forEach((it, i) => {
-      if (done === undefined || !done.has(leaseKey(it.id, it.token))) todo.push([it.id, it.token, extra(it, i)]);
+      if (done === undefined || !done.has(it.id, it.token)) todo.push([it.id, it.token, extra(it, i)]);
     });
     const changed = this.#fencedWrite(batch, todo, now);
     return items.map((it) => {
-      const key = leaseKey(it.id, it.token);
       // Each changed row answers the one item with its (id, token), once.
-      if (changed.delete(key) || done?.has(key) === true) return { id: it.id, token: it.token, ok: true, state: batch.to };
+      if (changed.delete(it.id, it.token) || done?.has(it.id, it.token) === true) return { id: it.id, token: it.token, ok: true, state: batch.to };
       return this.#rejection(it);
     });
   }
 
   /** Runs a fenced batch statement over `[id, token, extra]` rows: the leases it changed. */
-  #fencedWrite(batch: FencedBatch, rows: readonly unknown[], now: number): Set<string> {
-    if (rows.length === 0) return new Set();
-    const changed = batch.stmt.all({ now, items: JSON.stringify(rows) }) as Array<[number, number]>;
-    return new Set(changed.map(([id, token]) => leaseKey(id, token)));
+  #fencedWrite(batch: FencedBatch, rows: readonly unknown[], now: number): LeaseMap<true> {
+    const changed = new LeaseMap<true>();
+    if (rows.length === 0) return changed;
+    for (const [id, token] of batch.stmt.all({ now, items: JSON.stringify(rows) }) as Array<[number, number]>) changed.set(id, token, true);
+    return changed;
   }
 
   /**
@@ -1084,9 +1085,10 @@ export class SqliteStore implements Store {
   #applyProgress(items: readonly ProgressItem[], texts: readonly string[]): Outcome[] {
     if (items.length === 0) return [];
     const rows = this.#s.progress.all({ items: JSON.stringify(items.map((it, i) => [it.id, it.token, texts[i]])) }) as Array<[number, number, JobState]>;
-    const changed = new Map(rows.map(([id, token, state]) => [leaseKey(id, token), state]));
+    const changed = new LeaseMap<JobState>();
+    for (const [id, token, state] of rows) changed.set(id, token, state);
     return items.map((it) => {
-      const state = changed.get(leaseKey(it.id, it.token));
+      const state = changed.get(it.id, it.token);
       return state === undefined ? this.#rejection(it) : { id: it.id, token: it.token, ok: true, state };
     });
   }
