@@ -381,16 +381,20 @@ export async function runStaleLease(o: StaleLeaseOptions): Promise<StaleLeaseRes
     const db = dir.file('stale.db');
     const ledger = dir.file('ledger.log');
     writeFileSync(ledger, '');
+    // The jobs hold until this file exists, written once P is paused: a job that ended before the
+    // pause landed (a slow machine) would leave P nothing to lose.
+    const releaseFile = dir.file('released');
     const store = createSqliteStore({ path: db, synchronous: 'NORMAL' });
     const acknowledged = await enqueueAll(
       store,
-      Array.from({ length: o.jobs }, (_, i) => ({ name: 'hold', payload: { ledger, holdMs: o.holdMs, ...(i % 2 === 1 ? { throwOnAttempt: 1 } : {}) }, retry: CHAOS_RETRY })),
+      Array.from({ length: o.jobs }, (_, i) => ({ name: 'hold', payload: { ledger, holdMs: o.holdMs, releaseFile, ...(i % 2 === 1 ? { throwOnAttempt: 1 } : {}) }, retry: CHAOS_RETRY })),
     );
     const base = supervisorConfig(db, { ttlMs: o.ttlMs, concurrency: o.jobs, threads: 1 });
     const paused = spawnSupervisor({ ...base, owner: 'paused', reportStarted: true, recoveryMs: 200 });
     await paused.waitFor(() => paused.started.size === o.jobs, 30_000, `all ${o.jobs} jobs started`);
     await sleep(random.int(0, Math.floor(o.holdMs / 2)));
     await pauseOutsideTransaction(paused, db);
+    writeFileSync(releaseFile, '');
     try {
       const other = spawnSupervisor({ ...base, owner: 'other', mode: 'drain', recoveryMs: 100 });
       const otherExit = await other.exitWithin(60_000, 'drain');
@@ -399,7 +403,12 @@ export async function runStaleLease(o: StaleLeaseOptions): Promise<StaleLeaseRes
     } finally {
       paused.kill('SIGCONT');
     }
-    await paused.waitFor(() => new Set(paused.leaseLost.map((l) => l.id)).size === o.jobs, 30_000, 'job.lease_lost for every job');
+    await paused.waitFor(() => new Set(paused.leaseLost.map((l) => l.id)).size === o.jobs, 30_000, 'job.lease_lost for every job').catch(async (error: unknown) => {
+      // Say which jobs P did not give up, and what their histories hold.
+      const missing = acknowledged.filter((id) => !paused.leaseLost.some((l) => l.id === id));
+      const histories = await Promise.all(missing.map(async (id) => `job ${id}: ${((await store.get(id))?.history ?? []).map((h) => `${h.event}:${h.owner ?? '-'}`).join(' ')}`));
+      throw new Error(`${error instanceof Error ? error.message : String(error)}; no job.lease_lost for ${histories.join('; ')}`);
+    });
     // Give it time to do anything else it would (wrongly) do, over a heartbeat and a recovery pass;
     // then it must hold nothing: its slots idle, no job in flight.
     await sleep(Math.max(300, o.ttlMs / 2));
