@@ -29,7 +29,7 @@
  * A system whose service is missing is skipped with the reason. Ctrl-C tears down the current
  * system (schema dropped, keys deleted, files removed) before exiting.
  *
- *   npm run bench:compare                 # N = 50,000, 3 rounds (~12 minutes; a quiet machine)
+ *   npm run bench:compare                 # N = 50,000, 3 rounds (~8 minutes; a quiet machine)
  *   npm run bench:compare -- --quick      # smoke run, N = 1,000
  *   npm run bench:compare -- --only leasehold,pg-boss --out /tmp/results
  */
