@@ -222,7 +222,7 @@ export class Supervisor implements AsyncDisposable {
   readonly #emitter = new EventEmitter();
   readonly #slots: WorkerActor[];
   /**
-   * Job actors, by lease (`id:token`), not by job: a job whose lost lease is still running in a
+   * Job actors, by lease (job id and token), not by job: a job whose lost lease is still running in a
    * thread can be leased again meanwhile, and both actors must live until their thread work ends
    * (the old one frees its slot when its dropped result arrives).
    */
@@ -257,7 +257,6 @@ export class Supervisor implements AsyncDisposable {
   #stateWaiters: Array<{ states: readonly SupervisorState[]; resolve: () => void }> = [];
   /** Threads terminated on purpose, and the job whose timeout did it. */
   readonly #terminated = new Map<number, JobId>();
-  // What a job's thread reported, by lease key, kept until the ack for the events emitted after it.
 
   constructor(options: SupervisorOptions) {
     const o = parseOrThrow(supervisorOptionsSchema, options, 'options');

@@ -77,7 +77,8 @@ export interface LeaseRef {
 
 /**
  * The key of one lease of one job, `"id:token"`: unique for ever, since a job's token grows with
- * every lease. Used wherever leases are matched (store outcomes, supervisor, threads).
+ * every lease. For the rare paths (progress acks, aborts kept in threads); where leases are matched
+ * per job, `LeaseMap` (`lease-map.ts`) does it without building a string.
  */
 export function leaseKey(id: number, token: number): string {
   return `${id}:${token}`;
