@@ -319,8 +319,7 @@ class TaskRun {
     // Results still in the outbox travel with the task's own result instead: one message fewer
     // when every job of the task ended in the same turn (short jobs, the common case).
     if (this.#stream && outbox.length > 0) {
-      const mine = new LeaseMap<true>();
-      for (const j of this.#jobs) mine.set(j.id, j.token, true);
+      const mine = LeaseMap.of(this.#jobs.map((j) => [j.id, j.token] as const));
       outbox = outbox.filter((e) => e.t !== 'result' || e.outcome === 'recalled' || !mine.has(e.id, e.token));
     }
     flush();

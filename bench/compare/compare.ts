@@ -68,9 +68,9 @@ const only = args
   .filter((s) => s.length > 0);
 
 const CONCURRENCY = 8;
-// The issue's end-to-end scenario is 50,000 jobs (as `npm run bench` drains): the same here.
-// With 20,000, each system's fixed start (cold worker threads, connection warm-up, pipeline
-// fill) weighed more than its rate did.
+// The end-to-end scenario is 50,000 jobs, as `npm run bench` drains them. With 20,000, each
+// system's fixed start (cold worker threads, connection warm-up, pipeline fill) weighed about a
+// fifth of a leasehold drain.
 const N = quick ? 1_000 : 50_000;
 const SINGLES = quick ? 100 : 2_000;
 const SINGLES_MAX_MS = quick ? 5_000 : 10_000;

@@ -24,27 +24,34 @@ export class LeaseMap<V> {
     return this.#size;
   }
 
-  get(id: number, token: number): V | undefined {
+  /** The set of these leases (as `[id, token]` pairs, e.g. the rows a fenced write returned). */
+  static of(leases: Iterable<readonly [id: number, token: number]>): LeaseMap<true> {
+    const map = new LeaseMap<true>();
+    for (const [id, token] of leases) map.set(id, token, true);
+    return map;
+  }
+
+  #find(id: number, token: number): Entry<V> | undefined {
     let e = this.#byId.get(id);
     while (e !== undefined && e.token !== token) e = e.next;
-    return e?.value;
+    return e;
+  }
+
+  get(id: number, token: number): V | undefined {
+    return this.#find(id, token)?.value;
   }
 
   has(id: number, token: number): boolean {
-    let e = this.#byId.get(id);
-    while (e !== undefined && e.token !== token) e = e.next;
-    return e !== undefined;
+    return this.#find(id, token) !== undefined;
   }
 
   set(id: number, token: number, value: V): this {
-    const head = this.#byId.get(id);
-    for (let e = head; e !== undefined; e = e.next) {
-      if (e.token === token) {
-        e.value = value;
-        return this;
-      }
+    const found = this.#find(id, token);
+    if (found !== undefined) {
+      found.value = value;
+      return this;
     }
-    this.#byId.set(id, { token, value, next: head });
+    this.#byId.set(id, { token, value, next: this.#byId.get(id) });
     this.#size++;
     return this;
   }

@@ -933,8 +933,7 @@ export class SqliteStore implements Store {
       const expiresAt = this.#clock.now() + ttlMs;
       if (refs.length === 0) return { expiresAt, lost: [] };
       const rows = this.#s.heartbeat.all({ expiresAt, refs: JSON.stringify(refs.map((r) => [r.id, r.token])) }) as Array<[number, number]>;
-      const kept = new LeaseMap<true>();
-      for (const [id, token] of rows) kept.set(id, token, true);
+      const kept = LeaseMap.of(rows);
       crashPoint('during-heartbeat');
       return { expiresAt, lost: refs.filter((r) => !kept.has(r.id, r.token)) };
     }, false);
@@ -1054,10 +1053,8 @@ export class SqliteStore implements Store {
 
   /** Runs a fenced batch statement over `[id, token, extra]` rows: the leases it changed. */
   #fencedWrite(batch: FencedBatch, rows: readonly unknown[], now: number): LeaseMap<true> {
-    const changed = new LeaseMap<true>();
-    if (rows.length === 0) return changed;
-    for (const [id, token] of batch.stmt.all({ now, items: JSON.stringify(rows) }) as Array<[number, number]>) changed.set(id, token, true);
-    return changed;
+    if (rows.length === 0) return new LeaseMap();
+    return LeaseMap.of(batch.stmt.all({ now, items: JSON.stringify(rows) }) as Array<[number, number]>);
   }
 
   /**
